@@ -1,0 +1,307 @@
+"""Reading rule files: YAML with line and column kept, errors as `path:line:col: message`."""
+
+from __future__ import annotations
+
+import hashlib
+import types
+import typing
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from .conditions import ConditionError, suggest
+from .errors import Problem, RuleFileError
+from .ruleset import RuleSet, Source
+from .schema import Pack, RuleTest, TestFile
+
+Loc = tuple[str | int, ...]
+TEST_SUFFIXES = (".test.yaml", ".test.yml")
+MAX_FILE_BYTES = 2 * 1024 * 1024
+
+
+@dataclass
+class _Document:
+    """One parsed YAML file: plain data, and where each key and value was written."""
+
+    path: str
+    data: Any
+    text: str = ""
+    values: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+
+    def where(self, loc: Loc, *, key: bool = False) -> tuple[int, int]:
+        if key and loc in self.keys:
+            return self.keys[loc]
+        while loc not in self.values and loc:
+            loc = loc[:-1]
+        return self.values.get(loc, (1, 1))
+
+    def rule_id(self, loc: Loc) -> str | None:
+        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+            rules = self.data.get("rules") if isinstance(self.data, dict) else None
+            if isinstance(rules, list) and loc[1] < len(rules) and isinstance(rules[loc[1]], dict):
+                rid = rules[loc[1]].get("id")
+                return rid if isinstance(rid, str) else None
+        return None
+
+    def problem(self, loc: Loc, message: str, *, key: bool = False) -> Problem:
+        line, col = self.where(loc, key=key)
+        return Problem(self.path, line, col, message, self.rule_id(loc))
+
+
+@dataclass
+class Catalog:
+    """Everything read from rule paths: the compiled rules and the tests to run against them."""
+
+    ruleset: RuleSet
+    pack_tests: list[tuple[Pack, str, list[tuple[RuleTest, int]]]]
+    file_tests: list[tuple[str, list[tuple[RuleTest, int]]]]
+    files: list[str]
+
+
+def _plain(node: Any, loc: Loc, doc: _Document) -> Any:
+    if isinstance(node, CommentedMap):
+        out = {}
+        for k, v in node.items():
+            key = _plain(k, (), doc) if not isinstance(k, str) else str(k)
+            kl, kc = node.lc.key(k)
+            vl, vc = node.lc.value(k)
+            doc.keys[(*loc, key)] = (kl + 1, kc + 1)
+            doc.values[(*loc, key)] = (vl + 1, vc + 1)
+            out[key] = _plain(v, (*loc, key), doc)
+        return out
+    if isinstance(node, CommentedSeq):
+        out_list = []
+        for i, v in enumerate(node):
+            line, col = node.lc.item(i)
+            doc.values[(*loc, i)] = (line + 1, col + 1)
+            out_list.append(_plain(v, (*loc, i), doc))
+        return out_list
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, datetime | date):
+        # A field value is text in a CRM record; pydantic reads timestamps from ISO text.
+        return node.isoformat().replace("+00:00", "Z")
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def _parse(path: str, text: str) -> _Document:
+    yaml = YAML(typ="rt", pure=True)
+    try:
+        raw = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = " ".join(str(p) for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        raise RuleFileError([Problem(path, line, col, f"invalid YAML: {message}")]) from None
+    except YAMLError as exc:
+        raise RuleFileError([Problem(path, 1, 1, f"invalid YAML: {exc}")]) from None
+    doc = _Document(path, None, text, {(): (1, 1)})
+    doc.data = _plain(raw, (), doc)
+    return doc
+
+
+def _allowed_keys(model: type[BaseModel], loc: Loc) -> list[str]:
+    """The keys the model at `loc` (a path into `model`) accepts, for "did you mean"."""
+    current: Any = model
+    for part in loc:
+        current = _step(current, part)
+        if current is None:
+            return []
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or name for name, f in current.model_fields.items()]
+    return []
+
+
+def _step(tp: Any, part: str | int) -> Any:
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        for name, f in tp.model_fields.items():
+            if part in (name, f.alias):
+                return f.annotation
+        return None
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            found = _step(arg, part)
+            if found is not None:
+                return found
+        return None
+    if origin is list and isinstance(part, int):
+        return typing.get_args(tp)[0]
+    if origin is dict and isinstance(part, str):
+        return typing.get_args(tp)[1]
+    return None
+
+
+def _data_loc(data: Any, loc: Loc) -> Loc:
+    """Drop the parts of a pydantic error location that name union branches, not data."""
+    out: list[str | int] = []
+    for part in loc:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+            out.append(part)
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+            out.append(part)
+        elif not isinstance(data, dict | list):
+            break
+        elif isinstance(data, dict) and not isinstance(part, int) and part not in data:
+            # a missing or unknown key: keep it, it is what the message is about
+            out.append(part)
+            break
+    return tuple(out)
+
+
+def _problems(doc: _Document, model: type[BaseModel], exc: ValidationError) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[Loc] = set()
+    for err in exc.errors():
+        cause = (err.get("ctx") or {}).get("error")
+        loc = _data_loc(doc.data, tuple(err["loc"]))
+        if isinstance(cause, ConditionError):
+            loc = (*loc, *cause.path)
+            message = cause.message
+        elif err["type"] == "extra_forbidden":
+            name = str(loc[-1])
+            message = f"unknown key '{name}'{suggest(name, _allowed_keys(model, loc[:-1]))}"
+        elif err["type"] == "missing":
+            message = f"missing required key '{loc[-1]}'"
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+            given = err.get("input")
+            if isinstance(given, str | int | float | bool) and repr(given) not in message:
+                message += f" (got {given!r})"
+        if loc in seen:
+            continue
+        seen.add(loc)
+        key = err["type"] in ("extra_forbidden",)
+        problems.append(doc.problem(loc, message, key=key))
+    return problems
+
+
+def content_version(texts: Iterable[tuple[str, str]]) -> str:
+    """A short digest of named texts: the version of a rule set."""
+    digest = hashlib.sha256()
+    for name, text in texts:
+        digest.update(f"{len(name)}:{name}{len(text)}:".encode())
+        digest.update(text.encode())
+    return digest.hexdigest()[:12]
+
+
+def _read(path: Path) -> _Document:
+    name = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise RuleFileError([Problem(name, 1, 1, f"file is {size} bytes; the limit is {MAX_FILE_BYTES}")])
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise RuleFileError([Problem(name, 1, 1, f"not UTF-8 text: {exc.reason}")]) from None
+    except OSError as exc:
+        raise RuleFileError([Problem(name, 0, 0, f"cannot read: {exc.strerror}")]) from None
+    return _parse(name, text)
+
+
+def _validate(doc: _Document, model: type[BaseModel]) -> Any:
+    if not isinstance(doc.data, dict):
+        what = "an empty file" if doc.data is None else f"a {type(doc.data).__name__}"
+        raise RuleFileError([Problem(doc.path, 1, 1, f"expected a mapping with '{_top_key(model)}:', got {what}")])
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as exc:
+        raise RuleFileError(_problems(doc, model, exc)) from None
+
+
+def _top_key(model: type[BaseModel]) -> str:
+    return "tests" if model is TestFile else "pack"
+
+
+def rule_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The YAML files under the given files and directories, in a stable order."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found.extend(sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml") and q.is_file()))
+        elif p.exists():
+            found.append(p)
+        else:
+            raise RuleFileError([Problem(str(p), 0, 0, "no such file or directory")])
+    return found
+
+
+def _tests(doc: _Document, tests: list[RuleTest], key: str = "tests") -> list[tuple[RuleTest, int]]:
+    return [(t, doc.where((key, i))[0]) for i, t in enumerate(tests)]
+
+
+def load_catalog(paths: Iterable[str | Path]) -> Catalog:
+    """Read, check and compile every rule file under `paths`; RuleFileError lists all problems."""
+    files = rule_files(paths)
+    problems: list[Problem] = []
+    packs: list[tuple[Pack, list[Source]]] = []
+    pack_tests: list[tuple[Pack, str, list[tuple[RuleTest, int]]]] = []
+    file_tests: list[tuple[str, list[tuple[RuleTest, int]]]] = []
+    first_seen: dict[str, Source] = {}
+    docs: list[_Document] = []
+    for path in files:
+        try:
+            doc = _read(path)
+            docs.append(doc)
+            if path.name.endswith(TEST_SUFFIXES):
+                test_file = _validate(doc, TestFile)
+                file_tests.append((doc.path, _tests(doc, test_file.tests)))
+                continue
+            pack = _validate(doc, Pack)
+        except RuleFileError as exc:
+            problems.extend(exc.problems)
+            continue
+        sources = [Source(doc.path, *doc.where(("rules", i))) for i in range(len(pack.rules))]
+        for rule, source in zip(pack.rules, sources, strict=True):
+            if rule.id in first_seen:
+                line, col = doc.where(("rules", sources.index(source), "id"))
+                problems.append(
+                    Problem(doc.path, line, col, f"duplicate rule id; first defined at {first_seen[rule.id]}", rule.id)
+                )
+            else:
+                first_seen[rule.id] = source
+        packs.append((pack, sources))
+        pack_tests.append((pack, doc.path, _tests(doc, pack.tests)))
+    if problems:
+        raise RuleFileError(problems)
+    if not packs and not file_tests:
+        where = ", ".join(str(p) for p in paths) or "(no paths)"
+        raise RuleFileError([Problem(where, 0, 0, "no rule files (*.yaml) found")])
+    version = content_version((d.path, d.text) for d in docs)
+    return Catalog(RuleSet.build(packs, version), pack_tests, file_tests, [str(f) for f in files])
+
+
+def load_rules(paths: Iterable[str | Path]) -> RuleSet:
+    """The compiled rules of the given files and directories."""
+    return load_catalog(paths).ruleset
+
+
+def load_text(text: str, path: str = "<text>") -> RuleSet:
+    """Compile one rule pack given as YAML text (for tests, benchmarks and the REPL)."""
+    doc = _parse(path, text)
+    pack = _validate(doc, Pack)
+    sources = [Source(path, *doc.where(("rules", i))) for i in range(len(pack.rules))]
+    ids = [r.id for r in pack.rules]
+    dupes = [Problem(path, *doc.where(("rules", i, "id")), "duplicate rule id", rid)
+             for i, rid in enumerate(ids) if rid in ids[:i]]
+    if dupes:
+        raise RuleFileError(dupes)
+    return RuleSet.build([(pack, sources)], content_version([(path, text)]))

@@ -1,0 +1,284 @@
+"""The rule-file format (RULES.md) as pydantic models: what a CRM admin may write."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
+
+from .conditions import All, Any_, Changed, Condition, Not, parse_condition, simplify
+from .records import FieldValue, Kind
+from .templates import Duration, placeholders
+
+SLUG = r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$"
+Slug = Annotated[str, StringConstraints(pattern=SLUG, max_length=80)]
+FieldName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=80)]
+Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(?:-[A-Za-z]{2,4})?$")]
+
+_CONDITION_MARK = "lastmile-condition"
+_CONDITION_SCHEMA: dict[str, Any] = {
+    "description": "Field: value | Field: {operator: value} | changed: Field | all/any: [...] | not: {...}",
+    "type": "object",
+    "minProperties": 1,
+    "maxProperties": 1,
+    "properties": {
+        "all": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/Condition"}},
+        "any": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/Condition"}},
+        "not": {"$ref": "#/$defs/Condition"},
+        "changed": {
+            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]
+        },
+    },
+    "additionalProperties": {
+        "anyOf": [
+            {"type": ["string", "number", "boolean", "null"]},
+            {
+                "type": "object",
+                "minProperties": 1,
+                "maxProperties": 1,
+                "properties": {
+                    **{op: {"type": ["string", "number", "boolean", "null"]}
+                       for op in ("equals", "not_equals", "gt", "gte", "lt", "lte")},
+                    "in": {"type": "array", "minItems": 1},
+                    "not_in": {"type": "array", "minItems": 1},
+                    "contains": {"type": "string"},
+                    "starts_with": {"type": "string"},
+                    "matches": {"type": "string", "format": "regex"},
+                    "empty": {"type": "boolean"},
+                },
+                "additionalProperties": False,
+            },
+        ]
+    },
+}
+
+ConditionField = Annotated[
+    Condition,
+    PlainValidator(parse_condition),
+    PlainSerializer(str),
+    WithJsonSchema({"title": _CONDITION_MARK}),
+]
+
+
+def _duration(value: Any) -> Duration:
+    if isinstance(value, Duration):
+        return value
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise ValueError("expected a duration such as 4h, 2d or 2 business days")
+    return Duration.parse(str(value))
+
+
+DurationField = Annotated[
+    Duration,
+    PlainValidator(_duration),
+    PlainSerializer(str),
+    WithJsonSchema({"type": "string", "examples": ["4h", "2d", "1w", "2 business days"],
+                    "pattern": r"^\s*\d+\s*(m|min|mins|minutes?|h|hours?|d|days?|w|weeks?|business\s+days?|bd)\s*$"}),
+]
+
+
+def _template(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a text")
+    placeholders(value)
+    return value
+
+
+Template = Annotated[str, PlainValidator(_template), WithJsonSchema({"type": "string"})]
+LocalText = Template | dict[Locale, Template]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class When(_Strict):
+    """The `if`: the moment (event kinds) and the conditions that must hold."""
+
+    on: Annotated[list[Kind], BeforeValidator(_one_or_many)] = Field(
+        default_factory=lambda: ["created", "updated"], min_length=1
+    )
+    all: list[ConditionField] | None = Field(default=None, min_length=1)
+    any: list[ConditionField] | None = Field(default=None, min_length=1)
+    not_: ConditionField | None = Field(default=None, alias="not")
+    changed: Annotated[list[FieldName], BeforeValidator(_one_or_many)] | None = Field(
+        default=None, min_length=1
+    )
+
+    def condition(self) -> Condition:
+        """The conditions as one tree (the event kinds aside)."""
+        parts: list[Condition] = []
+        if self.all is not None:
+            parts.append(All(tuple(self.all)))
+        if self.any is not None:
+            parts.append(Any_(tuple(self.any)))
+        if self.not_ is not None:
+            parts.append(Not(self.not_))
+        if self.changed is not None:
+            parts.append(Changed(tuple(self.changed)))
+        return simplify(All(tuple(parts)))
+
+
+class TaskAction(_Strict):
+    """`task:` a follow-up task, created once per rule, record and occasion."""
+
+    subject: Template = Field(min_length=1)
+    due_in: DurationField
+    owner: Template = "{OwnerId}"
+    related_to: Template = "{Id}"
+    priority: Literal["High", "Normal", "Low"] | None = None
+
+
+class Then(_Strict):
+    """The `then`: the expected behaviour and how the system helps."""
+
+    require: list[FieldName] = Field(default_factory=list)
+    default: dict[FieldName, FieldValue] = Field(default_factory=dict)
+    task: TaskAction | None = None
+    prompt: LocalText | None = None
+    within: DurationField | None = None
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> Then:
+        if not (self.require or self.default or self.task or self.prompt):
+            raise ValueError("'then' needs at least one of require, default, task or prompt")
+        if self.within is not None and not self.require:
+            raise ValueError("'within' is the deadline of a 'require'; add the fields to require")
+        if len(set(self.require)) != len(self.require):
+            raise ValueError("'require' lists a field twice")
+        return self
+
+
+class Rule(_Strict):
+    id: Slug
+    description: str | None = None
+    object: FieldName
+    com_b: Literal["capability", "opportunity", "motivation"] | None = None
+    enabled: bool = True
+    if_: When = Field(default_factory=When, alias="if")
+    then: Then
+
+
+class TestEvent(_Strict):
+    """A RecordEvent as a test writes it: everything but the fields may be left out."""
+
+    id: str | None = None
+    source: str = "test"
+    object: FieldName | None = None
+    record_id: str | None = None
+    kind: Kind | None = None
+    occurred_at: datetime | None = None
+    actor: str | None = None
+    fields: dict[FieldName, FieldValue] = Field(default_factory=dict)
+    changed: list[FieldName] | None = None
+
+
+class ExpectedTask(_Strict):
+    rule: str | None = None
+    subject: str | None = None
+    owner: str | None = None
+    due: str | None = None
+    what_id: str | None = None
+    priority: str | None = None
+
+
+Outcome = Literal["met_first_time", "met_after_prompt", "missed", "withdrawn", "open", "none"]
+
+
+class Expect(_Strict):
+    """What a test expects; each key given is compared exactly, keys left out are not checked."""
+
+    matched: list[str] | None = None
+    missing: dict[str, list[str]] | None = None
+    defaults: dict[str, FieldValue] | None = None
+    tasks: list[ExpectedTask] | None = None
+    prompts: dict[str, str] | None = None
+    cleared: list[str] | None = None
+    occasions: dict[str, Outcome] | None = None
+
+
+class Step(_Strict):
+    """One event of a sequence, at a time on the test's virtual clock."""
+
+    at: str | datetime = "0m"
+    event: TestEvent = Field(default_factory=TestEvent)
+    expect: Expect | None = None
+
+
+class RuleTest(_Strict):
+    name: str = Field(min_length=1)
+    todo: bool | str = False
+    event: TestEvent | None = None
+    events: list[Step] | None = Field(default=None, min_length=1)
+    as_of: str | datetime | None = None
+    expect: Expect | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> RuleTest:
+        if (self.event is None) == (self.events is None):
+            raise ValueError("a test has either 'event' (one event) or 'events' (a sequence)")
+        if self.event is not None and self.as_of is not None:
+            raise ValueError("'as_of' belongs to a sequence of 'events'")
+        return self
+
+
+class Pack(_Strict):
+    pack: Slug
+    locale: Locale = "en"
+    description: str | None = None
+    labels: dict[FieldName, str | dict[Locale, str]] = Field(default_factory=dict)
+    rules: list[Rule] = Field(default_factory=list)
+    tests: list[RuleTest] = Field(default_factory=list)
+
+    def label(self, field: str, locale: str | None = None) -> str:
+        label = self.labels.get(field)
+        if label is None:
+            return field
+        if isinstance(label, str):
+            return label
+        loc = locale or self.locale
+        return label.get(loc) or label.get("en") or next(iter(label.values()), field)
+
+
+class TestFile(_Strict):
+    """A `*.test.yaml` file: tests run against every rule in its directory."""
+
+    tests: list[RuleTest] = Field(min_length=1)
+
+
+# Where a test's virtual clock starts when its events give no time: a Monday morning.
+VIRTUAL_EPOCH = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of a rule pack, for editors with the YAML language server."""
+    schema = _point_to_condition(Pack.model_json_schema(by_alias=True))
+    schema.setdefault("$defs", {})["Condition"] = _CONDITION_SCHEMA
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Lastmile rule pack"
+    return schema
+
+
+def _point_to_condition(node: Any) -> Any:
+    if isinstance(node, dict):
+        if node.get("title") == _CONDITION_MARK:
+            return {"$ref": "#/$defs/Condition"}
+        return {k: _point_to_condition(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_point_to_condition(v) for v in node]
+    return node
