@@ -30,13 +30,14 @@ Op = Literal[
 class ConditionError(ValueError):
     """A condition that cannot be read; `path` leads from the condition to the bad part."""
 
-    def __init__(self, message: str, path: tuple[str | int, ...] = ()) -> None:
+    def __init__(self, message: str, path: tuple[str | int, ...] = (), *, at_key: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.path = path
+        self.at_key = at_key  # point at the key written (a misspelling), not at its value
 
     def within(self, *outer: str | int) -> ConditionError:
-        return ConditionError(self.message, (*outer, *self.path))
+        return ConditionError(self.message, (*outer, *self.path), at_key=self.at_key)
 
 
 @dataclass(frozen=True)
@@ -198,9 +199,13 @@ def _parse_pair(key: str, value: Any) -> Condition:
             )
         ((op, operand),) = value.items()
         if op not in OPERATORS and not suggest(str(op), OPERATORS) and suggest(key, COMBINATORS):
-            raise ConditionError(f"{key!r} looks like a misspelt keyword{suggest(key, COMBINATORS)}")
+            raise ConditionError(
+                f"{key!r} looks like a misspelt keyword{suggest(key, COMBINATORS)}", at_key=True
+            )
         if op not in OPERATORS:
-            raise ConditionError(f"unknown operator {op!r}{suggest(str(op), OPERATORS)}", (op,))
+            raise ConditionError(
+                f"unknown operator {op!r}{suggest(str(op), OPERATORS)}", (op,), at_key=True
+            )
         try:
             return _operand(key, op, operand)
         except ConditionError as exc:

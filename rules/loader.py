@@ -56,14 +56,32 @@ class _Document:
         return Problem(self.path, line, col, message, self.rule_id(loc))
 
 
+@dataclass(frozen=True)
+class PackFile:
+    """A rule pack as read from its file, with where each rule and test was written."""
+
+    path: str
+    pack: Pack
+    sources: list[Source]
+    test_lines: list[int]
+
+
+@dataclass(frozen=True)
+class TestsFile:
+    """A `*.test.yaml` file: its tests run against every rule loaded with it."""
+
+    path: str
+    tests: list[RuleTest]
+    test_lines: list[int]
+
+
 @dataclass
 class Catalog:
     """Everything read from rule paths: the compiled rules and the tests to run against them."""
 
     ruleset: RuleSet
-    pack_tests: list[tuple[Pack, str, list[tuple[RuleTest, int]]]]
-    file_tests: list[tuple[str, list[tuple[RuleTest, int]]]]
-    files: list[str]
+    packs: list[PackFile]
+    test_files: list[TestsFile]
 
 
 def _plain(node: Any, loc: Loc, doc: _Document) -> Any:
@@ -173,9 +191,11 @@ def _problems(doc: _Document, model: type[BaseModel], exc: ValidationError) -> l
     for err in exc.errors():
         cause = (err.get("ctx") or {}).get("error")
         loc = _data_loc(doc.data, tuple(err["loc"]))
+        key = err["type"] == "extra_forbidden"
         if isinstance(cause, ConditionError):
             loc = (*loc, *cause.path)
             message = cause.message
+            key = cause.at_key
         elif err["type"] == "extra_forbidden":
             name = str(loc[-1])
             message = f"unknown key '{name}'{suggest(name, _allowed_keys(model, loc[:-1]))}"
@@ -189,7 +209,6 @@ def _problems(doc: _Document, model: type[BaseModel], exc: ValidationError) -> l
         if loc in seen:
             continue
         seen.add(loc)
-        key = err["type"] in ("extra_forbidden",)
         problems.append(doc.problem(loc, message, key=key))
     return problems
 
@@ -244,17 +263,16 @@ def rule_files(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
-def _tests(doc: _Document, tests: list[RuleTest], key: str = "tests") -> list[tuple[RuleTest, int]]:
-    return [(t, doc.where((key, i))[0]) for i, t in enumerate(tests)]
+def _lines(doc: _Document, key: str, count: int) -> list[int]:
+    return [doc.where((key, i))[0] for i in range(count)]
 
 
 def load_catalog(paths: Iterable[str | Path]) -> Catalog:
     """Read, check and compile every rule file under `paths`; RuleFileError lists all problems."""
     files = rule_files(paths)
     problems: list[Problem] = []
-    packs: list[tuple[Pack, list[Source]]] = []
-    pack_tests: list[tuple[Pack, str, list[tuple[RuleTest, int]]]] = []
-    file_tests: list[tuple[str, list[tuple[RuleTest, int]]]] = []
+    packs: list[PackFile] = []
+    test_files: list[TestsFile] = []
     first_seen: dict[str, Source] = {}
     docs: list[_Document] = []
     for path in files:
@@ -262,8 +280,8 @@ def load_catalog(paths: Iterable[str | Path]) -> Catalog:
             doc = _read(path)
             docs.append(doc)
             if path.name.endswith(TEST_SUFFIXES):
-                test_file = _validate(doc, TestFile)
-                file_tests.append((doc.path, _tests(doc, test_file.tests)))
+                tests = _validate(doc, TestFile).tests
+                test_files.append(TestsFile(doc.path, tests, _lines(doc, "tests", len(tests))))
                 continue
             pack = _validate(doc, Pack)
         except RuleFileError as exc:
@@ -278,15 +296,15 @@ def load_catalog(paths: Iterable[str | Path]) -> Catalog:
                 )
             else:
                 first_seen[rule.id] = source
-        packs.append((pack, sources))
-        pack_tests.append((pack, doc.path, _tests(doc, pack.tests)))
+        packs.append(PackFile(doc.path, pack, sources, _lines(doc, "tests", len(pack.tests))))
     if problems:
         raise RuleFileError(problems)
-    if not packs and not file_tests:
+    if not packs and not test_files:
         where = ", ".join(str(p) for p in paths) or "(no paths)"
         raise RuleFileError([Problem(where, 0, 0, "no rule files (*.yaml) found")])
     version = content_version((d.path, d.text) for d in docs)
-    return Catalog(RuleSet.build(packs, version), pack_tests, file_tests, [str(f) for f in files])
+    ruleset = RuleSet.build([(p.pack, p.sources) for p in packs], version)
+    return Catalog(ruleset, packs, test_files)
 
 
 def load_rules(paths: Iterable[str | Path]) -> RuleSet:

@@ -1,0 +1,221 @@
+"""The `lastmile` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from rules import Decision, RecordEvent, RuleFileError, evaluate, json_schema, load_catalog
+from rules.records import ConditionTrace
+from rules.testing import TestResult, run_catalog
+
+from . import __version__
+
+
+@click.group()
+@click.version_option(__version__, prog_name="lastmile")
+def main() -> None:
+    """Lastmile: CRM rules that land a rollout in daily behaviour, and measure it."""
+
+
+@main.group()
+def rules() -> None:
+    """Write, test and understand rule files."""
+
+
+def _catalog(paths: tuple[str, ...]):
+    try:
+        return load_catalog(paths)
+    except RuleFileError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem))
+        click.echo(f"{len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''} found", err=True)
+        sys.exit(1)
+
+
+@rules.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+def check(paths: tuple[str, ...]) -> None:
+    """Validate rule files; print `path:line:col: message` for each problem (exit 1)."""
+    catalog = _catalog(paths)
+    rs = catalog.ruleset
+    tests = sum(len(p.pack.tests) for p in catalog.packs) + sum(len(f.tests) for f in catalog.test_files)
+    click.echo(
+        f"ok: {len(rs.rules)} rules in {len(rs.packs)} packs, {tests} tests "
+        f"(objects: {', '.join(rs.objects) or 'none'}; version {rs.version})"
+    )
+
+
+def _print_result(result: TestResult, verbose: bool) -> None:
+    mark = {"passed": "PASS", "failed": "FAIL", "todo": "TODO", "fixed": "FIXED"}[result.status]
+    if result.status == "passed" and not verbose:
+        return
+    color = {"PASS": "green", "FAIL": "red", "TODO": "yellow", "FIXED": "cyan"}[mark]
+    click.echo(f"{click.style(mark, fg=color)} {result.where}: {result.name}")
+    if result.status == "fixed":
+        click.echo("    this todo test passes now: remove its 'todo'")
+    for failure in result.failures:
+        click.echo(f"    {failure}")
+
+
+@rules.command("test")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("-k", "name_filter", help="Run only the tests whose name contains this text.")
+@click.option("-v", "--verbose", is_flag=True, help="List passing tests too.")
+def test_cmd(paths: tuple[str, ...], name_filter: str | None, verbose: bool) -> None:
+    """Run rule tests (in packs and *.test.yaml files); exit 1 if any fails."""
+    results = run_catalog(_catalog(paths), name_filter)
+    for result in results:
+        _print_result(result, verbose)
+    passed = sum(r.status in ("passed", "fixed") for r in results)
+    failed = sum(r.status == "failed" for r in results)
+    todo = sum(r.status == "todo" for r in results)
+    if todo:
+        click.echo(f"{todo} todo (known gaps, not counted as failures)")
+    click.echo(f"{passed} passed, {failed} failed")
+    if failed or not results:
+        if not results:
+            click.echo("no tests found", err=True)
+        sys.exit(1)
+
+
+def _read_json(path: str, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint=what) from None
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"{path}:{exc.lineno}:{exc.colno}: {exc.msg}", param_hint=what) from None
+
+
+def _read_event(path: str) -> RecordEvent:
+    try:
+        return RecordEvent.model_validate(_read_json(path, "--event"))
+    except ValidationError as exc:
+        lines = [f"{path}: {'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors()]
+        raise click.BadParameter("\n".join(lines), param_hint="--event") from None
+
+
+def _read_previous(path: str) -> dict[str, Any]:
+    data = _read_json(path, "--previous")
+    if isinstance(data, dict) and isinstance(data.get("fields"), dict):
+        data = data["fields"]
+    if not isinstance(data, dict):
+        raise click.BadParameter(f"{path}: expected a JSON object of fields", param_hint="--previous")
+    return data
+
+
+@rules.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--event", "event_path", required=True, type=click.Path(), help="A RecordEvent JSON file.")
+@click.option("--previous", "previous_path", type=click.Path(),
+              help="The record as last seen: a JSON object of fields (or an event whose fields to use).")
+@click.option("--json", "as_json", is_flag=True, help="Print the Decision as JSON.")
+def explain(paths: tuple[str, ...], event_path: str, previous_path: str | None, as_json: bool) -> None:
+    """Dry run: what the rules decide for one event, and why."""
+    ruleset = _catalog(paths).ruleset
+    event = _read_event(event_path)
+    previous = _read_previous(previous_path) if previous_path else None
+    decision = evaluate(ruleset, event, previous, trace=not as_json)
+    if as_json:
+        click.echo(json.dumps(decision.to_json(), indent=2, ensure_ascii=False))
+        return
+    _explain_text(event, decision, previous is not None)
+
+
+def _explain_text(event: RecordEvent, decision: Decision, has_previous: bool) -> None:
+    head = f"{event.object} {event.record_id}, {event.kind} at {event.occurred_at.isoformat()}"
+    click.echo(click.style(head, bold=True))
+    if event.changed is not None:
+        click.echo(f"changed: {', '.join(sorted(event.changed)) or '(none)'}")
+    elif not has_previous:
+        click.echo("changed: not given and no --previous: every filled field counts as changed")
+    if not decision.trace:
+        click.echo(f"No rule is written for {event.object}.")
+    for rt in decision.trace or []:
+        mark = click.style("✓", fg="green") if rt.matched else click.style("✗", fg="red")
+        click.echo(f"\n{mark} {rt.rule}: {rt.reason}")
+        for cond in rt.conditions:
+            _print_condition(cond, 1)
+        if rt.rule in decision.missing:
+            click.echo(f"    missing: {', '.join(decision.missing[rt.rule])}")
+    click.echo("")
+    for p in decision.prompts:
+        click.echo(f"prompt ({p.rule}): {p.text}")
+    for name, value in decision.defaults.items():
+        click.echo(f"default: {name} = {value!r}")
+    for t in decision.tasks:
+        click.echo(f"task ({t.rule}): {t.subject!r}, due {t.due}, owner {t.owner}, related to {t.what_id}")
+    for rule in decision.cleared:
+        click.echo(f"cleared: the prompt of {rule}")
+    if not (decision.prompts or decision.defaults or decision.tasks or decision.cleared):
+        click.echo("Nothing to write back.")
+
+
+def _print_condition(cond: ConditionTrace, depth: int) -> None:
+    if depth == 1 and cond.condition == "all of" and cond.children:
+        for child in cond.children:
+            _print_condition(child, depth)
+        return
+    mark = "✓" if cond.held else "✗"
+    seen = "" if cond.children else f"   (value: {json.dumps(cond.value, ensure_ascii=False)})"
+    click.echo(f"{'    ' * depth}{mark} {cond.condition}{seen}")
+    for child in cond.children:
+        _print_condition(child, depth + 1)
+
+
+@rules.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write to this file instead of standard output.")
+def schema(output: str | None) -> None:
+    """JSON Schema of the rule-file format, for editor completion."""
+    text = json.dumps(json_schema(), indent=2)
+    if output:
+        Path(output).write_text(text + "\n", encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text)
+
+
+def example_dir() -> Path:
+    """The example rule packs and events shipped inside the package."""
+    return Path(str(resources.files("lastmile.examples")))
+
+
+@main.command()
+def demo() -> None:
+    """Show Lastmile on its embedded example rules: check, test and explain sample events."""
+    base = example_dir()
+    rules_dir, events_dir = base / "rules", base / "events"
+    click.echo(click.style(f"Lastmile {__version__}: the example rule packs in {rules_dir}", bold=True))
+    catalog = _catalog((str(rules_dir),))
+    rs = catalog.ruleset
+    click.echo(f"{len(rs.rules)} rules in {len(rs.packs)} packs on {', '.join(rs.objects)}\n")
+    results = run_catalog(catalog)
+    passed = sum(r.ok for r in results)
+    click.echo(f"rule tests: {passed} of {len(results)} pass ({sum(r.status == 'todo' for r in results)} todo)")
+    for result in results:
+        _print_result(result, verbose=False)
+    for path in sorted(events_dir.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if "kind" not in data:
+            continue  # a previous snapshot, not an event
+        click.echo(click.style(f"\n── {path.name} " + "─" * 40, bold=True))
+        event = RecordEvent.model_validate(data)
+        _explain_text(event, evaluate(rs, event, trace=True), False)
+    click.echo(
+        f"\nTry: lastmile rules explain {rules_dir} --event {events_dir}/<event>.json --json"
+        f"\n     lastmile rules test {rules_dir} -v"
+    )
+    if passed != len(results):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
