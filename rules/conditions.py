@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .records import ConditionTrace, Fields, is_empty, same_value
+from .records import ConditionTrace, Fields, as_double, is_empty, same_value
 
 OPERATORS = (
     "equals", "not_equals", "in", "not_in", "gt", "gte", "lt", "lte",
@@ -271,7 +271,7 @@ def _number(v: Any) -> bool:
 
 def _order(a: Any, b: Any, test: Callable[[Any, Any], bool]) -> bool:
     if _number(a) and _number(b):
-        return test(float(a), float(b))
+        return test(as_double(a), as_double(b))
     if isinstance(a, str) and isinstance(b, str):
         return test(a, b)
     return False

@@ -6,13 +6,15 @@ from .conditions import trace as trace_condition
 from .records import (
     Decision,
     Fields,
+    FieldValue,
     FollowUpTask,
     Prompt,
     RecordEvent,
     RuleTrace,
     is_empty,
 )
-from .ruleset import SITUATION, LoadedRule, RuleSet
+from .ruleset import LoadedRule, RuleSet
+from .schema import pick_locale
 from .templates import join_naturally, render
 
 DEFAULT_PROMPTS = {
@@ -33,41 +35,50 @@ def evaluate(
     changed = event.changed_fields(previous)
     fired = ruleset.network.match(event.object, event.kind, event.fields, changed)
     before: set[str] = set()
-    if previous is not None and any(r.rule.then.require for r in rules):
+    if previous is not None and ruleset.prompting(event.object):
         before = ruleset.network.match(event.object, "updated", previous, frozenset())
 
     matched: list[str] = []
-    defaults: dict = {}
+    defaults: dict[str, FieldValue] = {}
     missing: dict[str, list[str]] = {}
     prompts: list[Prompt] = []
     tasks: list[FollowUpTask] = []
     cleared: list[str] = []
     situation: list[str] = []
+    fields = event.fields
     for item in rules:
-        rule, then = item.rule, item.rule.then
         hit = item.id in fired
-        holds_now = hit or item.id + SITUATION in fired
-        lacking = [f for f in then.require if is_empty(event.fields.get(f))]
-        if then.require and holds_now:
-            situation.append(item.id)
         if hit:
             matched.append(item.id)
-            if lacking:
-                missing[item.id] = lacking
-            if event.kind in item.default_kinds:
+            then = item.rule.then
+            if then.default and event.kind in item.default_kinds:
                 for name, value in then.default.items():
-                    if is_empty(event.fields.get(name)) and name not in defaults:
+                    if name not in defaults and is_empty(fields.get(name)):
                         defaults[name] = value
             if then.task is not None:
                 tasks.append(_task(item, event))
-        prompted_before = previous is not None and item.id + SITUATION in before and any(
-            is_empty(previous.get(f)) for f in then.require
-        )
-        if prompted_before and (not holds_now or not lacking):
+        if not item.prompts:
+            continue
+        holds_now = hit or item.situation_name in fired
+        held_before = item.situation_name in before
+        if not (holds_now or held_before):
+            continue
+        # A prompt stays on the record while the rule's situation holds (the `if` with `changed`
+        # and `on` set aside): it is written when it appears or its list of fields changes, and
+        # cleared when the fields are filled or the situation ends.
+        require = item.rule.then.require
+        lacking = [f for f in require if is_empty(fields.get(f))]
+        lacked = [f for f in require if is_empty(previous.get(f))] if held_before else []
+        shown_before = held_before and bool(lacked or not require)
+        shown_now = holds_now and bool(lacking or not require)
+        if require and holds_now:
+            situation.append(item.id)
+        if hit and lacking:
+            missing[item.id] = lacking
+        if shown_before and not shown_now:
             cleared.append(item.id)
-        text = _prompt_text(item, event, lacking, hit, holds_now, prompted_before, previous)
-        if text is not None:
-            prompts.append(Prompt(rule=item.id, text=text))
+        elif shown_now and (hit or shown_before) and (not shown_before or lacked != lacking):
+            prompts.append(Prompt(rule=item.id, text=_render_prompt(item, event, lacking)))
     return Decision(
         matched=matched,
         defaults=defaults,
@@ -80,37 +91,15 @@ def evaluate(
     )
 
 
-def _prompt_text(
-    item: LoadedRule,
-    event: RecordEvent,
-    lacking: list[str],
-    hit: bool,
-    holds_now: bool,
-    prompted_before: bool,
-    previous: Fields | None,
-) -> str | None:
-    """The prompt to show now, or None: on a match, or when a shown prompt's list has changed."""
-    then = item.rule.then
-    if not then.require:
-        return _render_prompt(item, event, []) if hit and then.prompt is not None else None
-    if not lacking or not holds_now:
-        return None
-    if not hit:
-        lacked = [f for f in then.require if is_empty((previous or {}).get(f))]
-        if not prompted_before or lacked == lacking:
-            return None
-    return _render_prompt(item, event, lacking)
-
-
 def _render_prompt(item: LoadedRule, event: RecordEvent, lacking: list[str]) -> str:
     pack = item.pack
     prompt = item.rule.then.prompt
     if prompt is None:
-        template = DEFAULT_PROMPTS.get(pack.locale.split("-")[0], DEFAULT_PROMPTS["en"])
+        template = pick_locale(DEFAULT_PROMPTS, pack.locale) or DEFAULT_PROMPTS["en"]
     elif isinstance(prompt, str):
         template = prompt
     else:
-        template = prompt.get(pack.locale) or prompt.get("en") or next(iter(prompt.values()))
+        template = pick_locale(prompt, pack.locale) or ""
     labels = [pack.label(f) for f in lacking]
     return render(template, event.fields, event.record_id, join_naturally(labels, pack.locale))
 
@@ -124,9 +113,18 @@ def _task(item: LoadedRule, event: RecordEvent) -> FollowUpTask:
         subject=render(spec.subject, fields, rid),
         due=spec.due_in.due_date(event.occurred_at),
         owner=render(spec.owner, fields, rid) or None,
-        what_id=render(spec.related_to, fields, rid) or None,
+        what_id=render(_related_to(item), fields, rid) or None,
         priority=spec.priority,
     )
+
+
+def _related_to(item: LoadedRule) -> str:
+    """A task is related to the record, but a Task or Event cannot be: then to what it is about."""
+    spec = item.rule.then.task
+    assert spec is not None
+    if "related_to" not in spec.model_fields_set and item.rule.object in ("Task", "Event"):
+        return "{WhatId}"
+    return spec.related_to
 
 
 def _trace(item: LoadedRule, event: RecordEvent, changed: frozenset[str], fired: bool) -> RuleTrace:

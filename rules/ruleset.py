@@ -27,21 +27,25 @@ class Source:
 
 @dataclass(frozen=True)
 class LoadedRule:
+    """A rule with what evaluation needs at hand (read per event, so worked out once)."""
+
     rule: Rule
     pack: Pack
     source: Source
     condition: Condition
     situation: Condition
+    id: str = field(init=False)
+    situation_name: str = field(init=False)
+    default_kinds: tuple[str, ...] = field(init=False)  # `created` unless `if.on` says otherwise
+    prompts: bool = field(init=False)  # has `require` or `prompt`: a prompt may show
 
-    @property
-    def id(self) -> str:
-        return self.rule.id
-
-    @property
-    def default_kinds(self) -> tuple[str, ...]:
-        """Defaults apply on `created` unless the rule's `if.on` says otherwise."""
-        when = self.rule.if_
-        return tuple(when.on) if "on" in when.model_fields_set else ("created",)
+    def __post_init__(self) -> None:
+        when, then = self.rule.if_, self.rule.then
+        set_ = object.__setattr__
+        set_(self, "id", self.rule.id)
+        set_(self, "situation_name", self.rule.id + SITUATION)
+        set_(self, "default_kinds", tuple(when.on) if "on" in when.model_fields_set else ("created",))
+        set_(self, "prompts", bool(then.require or then.prompt))
 
 
 @dataclass
@@ -53,6 +57,7 @@ class RuleSet:
     version: str
     network: Network = field(repr=False)
     _by_object: dict[str, list[LoadedRule]] = field(default_factory=dict, repr=False)
+    _prompting: set[str] = field(default_factory=set, repr=False)
 
     @classmethod
     def build(cls, packs: Iterable[tuple[Pack, Iterable[Source]]], version: str) -> RuleSet:
@@ -71,16 +76,22 @@ class RuleSet:
             if not item.rule.enabled:
                 continue
             entries.append(Entry(item.id, item.rule.object, tuple(item.rule.if_.on), item.condition))
-            if item.rule.then.require:
+            if item.prompts:
                 # The situation: the `if` with `changed` taken as true and the moment (`on`) aside.
-                entries.append(Entry(item.id + SITUATION, item.rule.object, LIVE_KINDS, item.situation))
+                entries.append(Entry(item.situation_name, item.rule.object, LIVE_KINDS, item.situation))
         ruleset = cls([p for p, _ in packs], loaded, version, Network(entries))
         for item in loaded:
             ruleset._by_object.setdefault(item.rule.object, []).append(item)
+            if item.prompts and item.rule.enabled:
+                ruleset._prompting.add(item.rule.object)
         return ruleset
 
     def for_object(self, obj: str) -> list[LoadedRule]:
         return self._by_object.get(obj, [])
+
+    def prompting(self, obj: str) -> bool:
+        """Whether a rule on `obj` may show a prompt (then the previous snapshot matters)."""
+        return obj in self._prompting
 
     def get(self, rule_id: str) -> LoadedRule | None:
         return next((r for r in self.rules if r.id == rule_id), None)

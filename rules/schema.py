@@ -107,16 +107,26 @@ def _one_or_many(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+def _one_or_many_schema(item: dict[str, Any]) -> WithJsonSchema:
+    return WithJsonSchema({"anyOf": [item, {"type": "array", "items": item, "minItems": 1}]})
+
+
 class When(_Strict):
     """The `if`: the moment (event kinds) and the conditions that must hold."""
 
-    on: Annotated[list[Kind], BeforeValidator(_one_or_many)] = Field(
+    on: Annotated[
+        list[Kind],
+        BeforeValidator(_one_or_many),
+        _one_or_many_schema({"enum": ["created", "updated", "deleted"]}),
+    ] = Field(
         default_factory=lambda: ["created", "updated"], min_length=1
     )
     all: list[ConditionField] | None = Field(default=None, min_length=1)
     any: list[ConditionField] | None = Field(default=None, min_length=1)
     not_: ConditionField | None = Field(default=None, alias="not")
-    changed: Annotated[list[FieldName], BeforeValidator(_one_or_many)] | None = Field(
+    changed: Annotated[
+        list[FieldName], BeforeValidator(_one_or_many), _one_or_many_schema({"type": "string"})
+    ] | None = Field(
         default=None, min_length=1
     )
 
@@ -251,8 +261,15 @@ class Pack(_Strict):
             return field
         if isinstance(label, str):
             return label
-        loc = locale or self.locale
-        return label.get(loc) or label.get("en") or next(iter(label.values()), field)
+        return pick_locale(label, locale or self.locale) or field
+
+
+def pick_locale(texts: dict[str, str], locale: str) -> str | None:
+    """The text for `locale`: the exact locale, then its language (nl for nl-BE), then English."""
+    for key in (locale, locale.split("-")[0], "en"):
+        if texts.get(key):
+            return texts[key]
+    return next(iter(texts.values()), None)
 
 
 class TestFile(_Strict):

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from .conditions import suggest
 from .evaluate import evaluate
 from .loader import Catalog
 from .occasions import Observation, derive, observe
@@ -96,9 +97,14 @@ def _events(ruleset: RuleSet, test: RuleTest) -> Iterator[tuple[RecordEvent, Exp
     obj, record_id = _sole_object(ruleset), "TEST000000000001"
     for i, step in enumerate(steps, 1):
         ev = step.event
-        obj = ev.object or obj
+        if obj is None or i == 1:
+            obj = ev.object or obj
         if obj is None:
             raise ValueError(f"event {i} names no object and the rules cover several; add 'object:'")
+        if i > 1 and ev.record_id not in (None, record_id):
+            raise ValueError(f"event {i} is about another record; a sequence follows one record")
+        if i > 1 and ev.object not in (None, obj):
+            raise ValueError(f"event {i} is about another object; a sequence follows one record")
         record_id = ev.record_id or record_id
         when = ev.occurred_at or _moment(step.at, VIRTUAL_EPOCH)
         fields = {**fields, **ev.fields} if test.events is not None else dict(ev.fields)
@@ -117,6 +123,7 @@ def _events(ruleset: RuleSet, test: RuleTest) -> Iterator[tuple[RecordEvent, Exp
 
 
 def _check(ruleset: RuleSet, test: RuleTest) -> Iterator[str]:
+    yield from _unknown_rules(ruleset, test)
     previous: dict[str, Any] | None = None
     observations: list[Observation] = []
     last: tuple[RecordEvent, Decision] | None = None
@@ -126,20 +133,43 @@ def _check(ruleset: RuleSet, test: RuleTest) -> Iterator[str]:
         if expect is not None:
             for failure in _compare(expect, event, decision):
                 yield f"event {i}: {failure}"
+            for failure in _compare_occasions(ruleset, expect, observations, event.occurred_at):
+                yield f"event {i}: {failure}"
         previous, last = dict(event.fields), (event, decision)
     assert last is not None
     event, decision = last
     if test.expect is None:
         return
     yield from _compare(test.expect, event, decision)
-    if test.expect.occasions is not None:
-        as_of = _moment(test.as_of, VIRTUAL_EPOCH) if test.as_of is not None else event.occurred_at
-        within = {r.id: r.rule.then.within for r in ruleset.rules}
-        latest = {o.rule: o.outcome for o in derive(observations, within, as_of)}
-        for rule, want in test.expect.occasions.items():
-            got = latest.get(rule, "none")
-            if got != want:
-                yield f"occasion of {rule}: expected {want}, got {got}"
+    as_of = _moment(test.as_of, VIRTUAL_EPOCH) if test.as_of is not None else event.occurred_at
+    yield from _compare_occasions(ruleset, test.expect, observations, as_of)
+
+
+def _compare_occasions(
+    ruleset: RuleSet, expect: Expect, observations: list[Observation], as_of: datetime
+) -> Iterator[str]:
+    if expect.occasions is None:
+        return
+    within = {r.id: r.rule.then.within for r in ruleset.rules}
+    latest = {o.rule: o.outcome for o in derive(observations, within, as_of)}
+    for rule, want in expect.occasions.items():
+        got = latest.get(rule, "none")
+        if got != want:
+            yield f"occasion of {rule}: expected {want}, got {got}"
+
+
+def _unknown_rules(ruleset: RuleSet, test: RuleTest) -> Iterator[str]:
+    """Rule ids in expectations that no loaded rule has: a typo would otherwise pass silently."""
+    known = [r.id for r in ruleset.rules]
+    expects = [test.expect] + [s.expect for s in test.events or []]
+    named: set[str] = set()
+    for e in expects:
+        if e is None:
+            continue
+        named.update(e.matched or [], e.missing or {}, e.prompts or {}, e.cleared or [], e.occasions or {})
+        named.update(t.rule for t in e.tasks or [] if t.rule)
+    for rule in sorted(named - set(known)):
+        yield f"expectation names rule '{rule}', which is not loaded{suggest(rule, known)}"
 
 
 def _compare(expect: Expect, event: RecordEvent, decision: Decision) -> Iterator[str]:

@@ -128,7 +128,7 @@ def expected(items: list[Entry], kind: str, fields: dict[str, Any], changed: fro
     return {e.name for e in items if kind in e.kinds and holds(e.condition, fields, changed)}
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(__import__("os").environ.get("DIFF_N", 300)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     items=entries(),
     states=st.lists(
