@@ -35,7 +35,9 @@ def _catalog(paths: tuple[str, ...]):
     except RuleFileError as exc:
         for problem in exc.problems:
             click.echo(str(problem))
-        click.echo(f"{len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''} found", err=True)
+        click.echo(
+            f"{len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''} found", err=True
+        )
         sys.exit(1)
 
 
@@ -45,7 +47,9 @@ def check(paths: tuple[str, ...]) -> None:
     """Validate rule files; print `path:line:col: message` for each problem (exit 1)."""
     catalog = _catalog(paths)
     rs = catalog.ruleset
-    tests = sum(len(p.pack.tests) for p in catalog.packs) + sum(len(f.tests) for f in catalog.test_files)
+    tests = sum(len(p.pack.tests) for p in catalog.packs) + sum(
+        len(f.tests) for f in catalog.test_files
+    )
     click.echo(
         f"ok: {len(rs.rules)} rules in {len(rs.packs)} packs, {tests} tests "
         f"(objects: {', '.join(rs.objects) or 'none'}; version {rs.version})"
@@ -91,14 +95,18 @@ def _read_json(path: str, what: str) -> Any:
     except OSError as exc:
         raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint=what) from None
     except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"{path}:{exc.lineno}:{exc.colno}: {exc.msg}", param_hint=what) from None
+        raise click.BadParameter(
+            f"{path}:{exc.lineno}:{exc.colno}: {exc.msg}", param_hint=what
+        ) from None
 
 
 def _read_event(path: str) -> RecordEvent:
     try:
         return RecordEvent.model_validate(_read_json(path, "--event"))
     except ValidationError as exc:
-        lines = [f"{path}: {'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors()]
+        lines = [
+            f"{path}: {'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors()
+        ]
         raise click.BadParameter("\n".join(lines), param_hint="--event") from None
 
 
@@ -107,17 +115,27 @@ def _read_previous(path: str) -> dict[str, Any]:
     if isinstance(data, dict) and isinstance(data.get("fields"), dict):
         data = data["fields"]
     if not isinstance(data, dict):
-        raise click.BadParameter(f"{path}: expected a JSON object of fields", param_hint="--previous")
+        raise click.BadParameter(
+            f"{path}: expected a JSON object of fields", param_hint="--previous"
+        )
     return data
 
 
 @rules.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--event", "event_path", required=True, type=click.Path(), help="A RecordEvent JSON file.")
-@click.option("--previous", "previous_path", type=click.Path(),
-              help="The record as last seen: a JSON object of fields (or an event whose fields to use).")
+@click.option(
+    "--event", "event_path", required=True, type=click.Path(), help="A RecordEvent JSON file."
+)
+@click.option(
+    "--previous",
+    "previous_path",
+    type=click.Path(),
+    help="The record as last seen: a JSON object of fields (or an event whose fields to use).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the Decision as JSON.")
-def explain(paths: tuple[str, ...], event_path: str, previous_path: str | None, as_json: bool) -> None:
+def explain(
+    paths: tuple[str, ...], event_path: str, previous_path: str | None, as_json: bool
+) -> None:
     """Dry run: what the rules decide for one event, and why."""
     ruleset = _catalog(paths).ruleset
     event = _read_event(event_path)
@@ -151,7 +169,9 @@ def _explain_text(event: RecordEvent, decision: Decision, has_previous: bool) ->
     for name, value in decision.defaults.items():
         click.echo(f"default: {name} = {value!r}")
     for t in decision.tasks:
-        click.echo(f"task ({t.rule}): {t.subject!r}, due {t.due}, owner {t.owner}, related to {t.what_id}")
+        click.echo(
+            f"task ({t.rule}): {t.subject!r}, due {t.due}, owner {t.owner}, related to {t.what_id}"
+        )
     for rule in decision.cleared:
         click.echo(f"cleared: the prompt of {rule}")
     if not (decision.prompts or decision.defaults or decision.tasks or decision.cleared):
@@ -159,7 +179,9 @@ def _explain_text(event: RecordEvent, decision: Decision, has_previous: bool) ->
 
 
 def _print_condition(cond: ConditionTrace, depth: int) -> None:
-    if depth == 1 and cond.condition == "all of" and cond.children:
+    if depth == 1 and cond.condition == "all of":
+        if not cond.children:
+            click.echo("    (no conditions: the event kind decides)")
         for child in cond.children:
             _print_condition(child, depth)
         return
@@ -171,8 +193,12 @@ def _print_condition(cond: ConditionTrace, depth: int) -> None:
 
 
 @rules.command()
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
-              help="Write to this file instead of standard output.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write to this file instead of standard output.",
+)
 def schema(output: str | None) -> None:
     """JSON Schema of the rule-file format, for editor completion."""
     text = json.dumps(json_schema(), indent=2)
@@ -193,13 +219,18 @@ def demo() -> None:
     """Show Lastmile on its embedded example rules: check, test and explain sample events."""
     base = example_dir()
     rules_dir, events_dir = base / "rules", base / "events"
-    click.echo(click.style(f"Lastmile {__version__}: the example rule packs in {rules_dir}", bold=True))
+    click.echo(
+        click.style(f"Lastmile {__version__}: the example rule packs in {rules_dir}", bold=True)
+    )
     catalog = _catalog((str(rules_dir),))
     rs = catalog.ruleset
     click.echo(f"{len(rs.rules)} rules in {len(rs.packs)} packs on {', '.join(rs.objects)}\n")
     results = run_catalog(catalog)
     passed = sum(r.ok for r in results)
-    click.echo(f"rule tests: {passed} of {len(results)} pass ({sum(r.status == 'todo' for r in results)} todo)")
+    click.echo(
+        f"rule tests: {passed} of {len(results)} pass "
+        f"({sum(r.status == 'todo' for r in results)} todo)"
+    )
     for result in results:
         _print_result(result, verbose=False)
     for path in sorted(events_dir.glob("*.json")):

@@ -15,22 +15,44 @@ from typing import Any, Literal
 from .records import ConditionTrace, Fields, as_double, is_empty, same_value
 
 OPERATORS = (
-    "equals", "not_equals", "in", "not_in", "gt", "gte", "lt", "lte",
-    "contains", "starts_with", "matches", "empty",
+    "equals",
+    "not_equals",
+    "in",
+    "not_in",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "contains",
+    "starts_with",
+    "matches",
+    "empty",
 )
 COMBINATORS = ("all", "any", "not", "changed")
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 Op = Literal[
-    "equals", "not_equals", "in", "not_in", "gt", "gte", "lt", "lte",
-    "contains", "starts_with", "matches", "empty",
+    "equals",
+    "not_equals",
+    "in",
+    "not_in",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "contains",
+    "starts_with",
+    "matches",
+    "empty",
 ]
 
 
 class ConditionError(ValueError):
     """A condition that cannot be read; `path` leads from the condition to the bad part."""
 
-    def __init__(self, message: str, path: tuple[str | int, ...] = (), *, at_key: bool = False) -> None:
+    def __init__(
+        self, message: str, path: tuple[str | int, ...] = (), *, at_key: bool = False
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.path = path
@@ -117,7 +139,9 @@ def _field_names(value: Any) -> tuple[str, ...]:
         raise ConditionError("changed: expected a field name or a list of field names")
     for i, name in enumerate(names):
         if not isinstance(name, str) or not FIELD_NAME.match(name):
-            raise ConditionError(f"changed: {name!r} is not a field API name", (i,) if len(names) > 1 else ())
+            raise ConditionError(
+                f"changed: {name!r} is not a field API name", (i,) if len(names) > 1 else ()
+            )
     return tuple(names)
 
 
@@ -157,7 +181,8 @@ def parse_condition(raw: Any) -> Condition:
     """Read one condition as written in YAML; raise ConditionError saying what is wrong."""
     if not isinstance(raw, Mapping):
         raise ConditionError(
-            f"a condition is a mapping like 'Status: Completed' or 'changed: Status', got {_kind(raw)}"
+            "a condition is a mapping like 'Status: Completed' or 'changed: Status', "
+            f"got {_kind(raw)}"
         )
     if len(raw) != 1:
         keys = ", ".join(str(k) for k in raw)
@@ -194,8 +219,7 @@ def _parse_pair(key: str, value: Any) -> Condition:
     if isinstance(value, Mapping):
         if len(value) != 1:
             raise ConditionError(
-                f"{key}: one operator per condition, got {len(value)}; "
-                "combine several with 'all:'"
+                f"{key}: one operator per condition, got {len(value)}; combine several with 'all:'"
             )
         ((op, operand),) = value.items()
         if op not in OPERATORS and not suggest(str(op), OPERATORS) and suggest(key, COMBINATORS):

@@ -11,9 +11,9 @@ ruleset.
 Values enter the network through a typed projection of the record, because durable_rules
 compares loosely (5 equals "5", true equals 1) and the rules compare strictly:
 - equality (equals, in and their negations) compares a *token* per field that names the type and
-  the value: a number as a double (5 and 5.0 are one token), a text as a digest. Digests, because
-  durable_rules passes text lengths as 16-bit numbers (a text of 64 KiB or more compares as if
-  cut short) and keeps JSON escapes in the texts it compares;
+  the value: a number as a double (5 and 5.0 are one token), a short plain ASCII text as itself,
+  any other text as a digest, because durable_rules passes text lengths as 16-bit numbers (a
+  text of 64 KiB or more compared as if cut short) and compares texts as their JSON escapes;
 - ordering of numbers (gt, gte, lt, lte) compares doubles. durable_rules reads a number without a
   '.' as a 64-bit integer (exact, and saturated beyond 2**63) and stops reading it at an 'e', so
   every number goes in written as a double with a '.' (`_json`);
@@ -46,7 +46,10 @@ _LOCK = threading.Lock()
 _NAMES = itertools.count(1)
 _PATTERN_OPS = ("contains", "starts_with", "matches")
 _ORDER = {
-    "gt": ("$gt", "$lte"), "gte": ("$gte", "$lt"), "lt": ("$lt", "$gte"), "lte": ("$lte", "$gt")
+    "gt": ("$gt", "$lte"),
+    "gte": ("$gte", "$lt"),
+    "lt": ("$lt", "$gte"),
+    "lte": ("$lte", "$gt"),
 }
 # durable_rules keeps at most 31 `$and`/`$or` markers (an opening and an END each) per rule.
 _MAX_JUNCTIONS = 15
@@ -66,7 +69,9 @@ class _Projection:
     """Turns a record into the flat, typed fact that one object's entries are compiled against."""
 
     def __init__(self) -> None:
-        self.fields: set[str] = set()
+        self.tokens: set[str] = set()  # fields compared for equality: v_<field>
+        self.empty: set[str] = set()  # fields tested for emptiness: e_<field>
+        self.numbers: set[str] = set()  # fields ordered as numbers: n_<field>
         self.changed: set[str] = set()
         self.patterns: list[tuple[str, Condition]] = []
         self._pattern_keys: dict[Condition, str] = {}
@@ -84,15 +89,17 @@ class _Projection:
     ) -> str:
         """The fact as JSON text; `tokens` caches each field's token for the other chunks."""
         fact: dict[str, Any] = {"sid": "0", "id": "r", "o": obj}
-        numbers = []
-        for name in self.fields:
-            value = fields.get(name)
+        for name in self.tokens:
             token = tokens.get(name)
             if token is None:
-                token = tokens[name] = _token(value)
+                token = tokens[name] = _token(fields.get(name))
             fact["v_" + name] = token
-            fact["e_" + name] = is_empty(value)
-            if _number(value) and not math.isnan(value):
+        for name in self.empty:
+            fact["e_" + name] = is_empty(fields.get(name))
+        numbers = []
+        for name in self.numbers:
+            value = fields.get(name)
+            if _number(value) and value == value:  # NaN orders with nothing: no key
                 numbers.append(f',"n_{name}":{_number_text(value)}')  # names are [A-Za-z0-9_]
         for name in self.changed:
             fact["c_" + name] = name in changed
@@ -113,8 +120,15 @@ def _token(value: Any) -> str:
         return "b:1" if value else "b:0"
     if _number(value):
         return f"n:{as_double(value) + 0.0!r}"  # + 0.0 turns -0.0 into 0.0; NaN equals no constant
-    digest = hashlib.blake2b(str(value).encode("utf-8", "surrogatepass"), digest_size=16)
-    return "s:" + digest.hexdigest()
+    text = str(value)
+    if len(text) <= 200 and text.isascii() and text.isprintable() and not _escapes(text):
+        return "s:" + text  # nothing JSON escapes: durable_rules compares it as it is
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16)
+    return "h:" + digest.hexdigest()
+
+
+def _escapes(text: str) -> bool:
+    return '"' in text or "\\" in text
 
 
 def _json(value: Any) -> str:
@@ -172,18 +186,21 @@ def _compile(cond: Condition, proj: _Projection, negate: bool = False) -> dict[s
         proj.changed.update(cond.fields)
         parts = [{"c_" + f: not negate} for f in cond.fields]
         return _and(parts) if negate else _or(parts)
-    proj.fields.add(cond.field)
     op, name, value = cond.op, cond.field, cond.value
     if op in _PATTERN_OPS or (op in _ORDER and isinstance(value, str)):
         return {proj.pattern_key(cond): not negate}
     if op == "empty":
+        proj.empty.add(name)
         return {"e_" + name: value != negate}
     if op in ("equals", "not_equals"):
+        proj.tokens.add(name)
         return _equals(name, value, negate != (op == "not_equals"))
     if op in ("in", "not_in"):
+        proj.tokens.add(name)
         negate = negate != (op == "not_in")
         parts = [_equals(name, v, negate) for v in value]
         return _and(parts) if negate else _or(parts)
+    proj.numbers.add(name)
     key = "n_" + name
     yes, no = _ORDER[op]
     if not negate:
@@ -260,7 +277,7 @@ class _Chunk:
 
     def keys(self, proj: _Projection | None = None) -> int:
         p = proj or self.proj
-        return 3 + 3 * len(p.fields) + len(p.changed) + len(p.patterns)
+        return 3 + len(p.tokens) + len(p.empty) + len(p.numbers) + len(p.changed) + len(p.patterns)
 
     def add(self, entry: Entry) -> bool:
         """Take the entry if it fits; False when the chunk is full."""
@@ -290,8 +307,12 @@ class _Chunk:
     def match(self, fields: Fields, changed: frozenset[str], tokens: dict[str, str]) -> set[str]:
         """Call with _LOCK held."""
         if self.handle is None:
-            return {n for cond, rule in self.conditions.items() if holds(cond, fields, changed)
-                    for n in self.names[rule]}
+            return {
+                n
+                for cond, rule in self.conditions.items()
+                if holds(cond, fields, changed)
+                for n in self.names[rule]
+            }
         fact = self.proj.fact(self.obj, fields, changed, tokens)
         handle = self.handle
         try:

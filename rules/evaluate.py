@@ -1,4 +1,4 @@
-"""evaluate(): from rules, an event and the previous snapshot to a Decision. Pure: no I/O, no clock."""
+"""evaluate(): rules, an event and the previous snapshot to a Decision. Pure: no I/O, no clock."""
 
 from __future__ import annotations
 

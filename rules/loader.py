@@ -170,10 +170,9 @@ def _data_loc(data: Any, loc: Loc) -> Loc:
     """Drop the parts of a pydantic error location that name union branches, not data."""
     out: list[str | int] = []
     for part in loc:
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-            out.append(part)
-        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+        if (isinstance(data, dict) and part in data) or (
+            isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+        ):
             data = data[part]
             out.append(part)
         elif not isinstance(data, dict | list):
@@ -188,7 +187,14 @@ def _data_loc(data: Any, loc: Loc) -> Loc:
 def _problems(doc: _Document, model: type[BaseModel], exc: ValidationError) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[Loc] = set()
-    for err in exc.errors():
+    errors = exc.errors()
+    # A value that fits none of a union's types gives one error per type, at one place.
+    wrong_type: dict[Loc, list[str]] = {}
+    for err in errors:
+        if err["type"].endswith("_type"):
+            place = _data_loc(doc.data, tuple(err["loc"]))
+            wrong_type.setdefault(place, []).append(err["msg"].removeprefix("Input should be "))
+    for err in errors:
         cause = (err.get("ctx") or {}).get("error")
         loc = _data_loc(doc.data, tuple(err["loc"]))
         key = err["type"] == "extra_forbidden"
@@ -201,6 +207,12 @@ def _problems(doc: _Document, model: type[BaseModel], exc: ValidationError) -> l
             message = f"unknown key '{name}'{suggest(name, _allowed_keys(model, loc[:-1]))}"
         elif err["type"] == "missing":
             message = f"missing required key '{loc[-1]}'"
+        elif len(wrong_type.get(loc, ())) > 1:
+            *first, last = wrong_type[loc]
+            message = f"Input should be {', '.join(first)} or {last}"
+            given = err.get("input")
+            if isinstance(given, str | int | float | bool):
+                message += f" (got {given!r})"
         else:
             message = err["msg"].removeprefix("Value error, ")
             given = err.get("input")
@@ -227,7 +239,9 @@ def _read(path: Path) -> _Document:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise RuleFileError([Problem(name, 1, 1, f"file is {size} bytes; the limit is {MAX_FILE_BYTES}")])
+            raise RuleFileError(
+                [Problem(name, 1, 1, f"file is {size} bytes; the limit is {MAX_FILE_BYTES}")]
+            )
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise RuleFileError([Problem(name, 1, 1, f"not UTF-8 text: {exc.reason}")]) from None
@@ -239,7 +253,9 @@ def _read(path: Path) -> _Document:
 def _validate(doc: _Document, model: type[BaseModel]) -> Any:
     if not isinstance(doc.data, dict):
         what = "an empty file" if doc.data is None else f"a {type(doc.data).__name__}"
-        raise RuleFileError([Problem(doc.path, 1, 1, f"expected a mapping with '{_top_key(model)}:', got {what}")])
+        raise RuleFileError(
+            [Problem(doc.path, 1, 1, f"expected a mapping with '{_top_key(model)}:', got {what}")]
+        )
     try:
         return model.model_validate(doc.data)
     except ValidationError as exc:
@@ -255,7 +271,9 @@ def rule_files(paths: Iterable[str | Path]) -> list[Path]:
     found: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found.extend(sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml") and q.is_file()))
+            found.extend(
+                sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml") and q.is_file())
+            )
         elif p.exists():
             found.append(p)
         else:
@@ -292,7 +310,13 @@ def load_catalog(paths: Iterable[str | Path]) -> Catalog:
             if rule.id in first_seen:
                 line, col = doc.where(("rules", sources.index(source), "id"))
                 problems.append(
-                    Problem(doc.path, line, col, f"duplicate rule id; first defined at {first_seen[rule.id]}", rule.id)
+                    Problem(
+                        doc.path,
+                        line,
+                        col,
+                        f"duplicate rule id; first defined at {first_seen[rule.id]}",
+                        rule.id,
+                    )
                 )
             else:
                 first_seen[rule.id] = source
@@ -318,8 +342,11 @@ def load_text(text: str, path: str = "<text>") -> RuleSet:
     pack = _validate(doc, Pack)
     sources = [Source(path, *doc.where(("rules", i))) for i in range(len(pack.rules))]
     ids = [r.id for r in pack.rules]
-    dupes = [Problem(path, *doc.where(("rules", i, "id")), "duplicate rule id", rid)
-             for i, rid in enumerate(ids) if rid in ids[:i]]
+    dupes = [
+        Problem(path, *doc.where(("rules", i, "id")), "duplicate rule id", rid)
+        for i, rid in enumerate(ids)
+        if rid in ids[:i]
+    ]
     if dupes:
         raise RuleFileError(dupes)
     return RuleSet.build([(pack, sources)], content_version([(path, text)]))

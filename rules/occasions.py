@@ -95,7 +95,11 @@ def _derive_rule(
     current: Occasion | None = None
     held_before = False
     for obs in observed:
-        if current is not None and current.deadline is not None and obs.occurred_at >= current.deadline:
+        if (
+            current is not None
+            and current.deadline is not None
+            and obs.occurred_at >= current.deadline
+        ):
             closed.append(replace(current, outcome="missed", closed_at=current.deadline))
             current = None
         if current is not None:
@@ -103,7 +107,9 @@ def _derive_rule(
                 closed.append(replace(current, outcome="withdrawn", closed_at=obs.occurred_at))
                 current = None
             elif not obs.missing:
-                closed.append(replace(current, outcome="met_after_prompt", closed_at=obs.occurred_at))
+                closed.append(
+                    replace(current, outcome="met_after_prompt", closed_at=obs.occurred_at)
+                )
                 current = None
         elif obs.matched and not held_before:
             opened = Occasion(

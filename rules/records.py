@@ -6,7 +6,15 @@ import math
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+)
 
 Kind = Literal["created", "updated", "deleted"]
 KINDS: tuple[Kind, ...] = ("created", "updated", "deleted")

@@ -44,7 +44,9 @@ class LoadedRule:
         set_ = object.__setattr__
         set_(self, "id", self.rule.id)
         set_(self, "situation_name", self.rule.id + SITUATION)
-        set_(self, "default_kinds", tuple(when.on) if "on" in when.model_fields_set else ("created",))
+        set_(
+            self, "default_kinds", tuple(when.on) if "on" in when.model_fields_set else ("created",)
+        )
         set_(self, "prompts", bool(then.require or then.prompt))
 
 
@@ -75,10 +77,14 @@ class RuleSet:
         for item in loaded:
             if not item.rule.enabled:
                 continue
-            entries.append(Entry(item.id, item.rule.object, tuple(item.rule.if_.on), item.condition))
+            entries.append(
+                Entry(item.id, item.rule.object, tuple(item.rule.if_.on), item.condition)
+            )
             if item.prompts:
                 # The situation: the `if` with `changed` taken as true and the moment (`on`) aside.
-                entries.append(Entry(item.situation_name, item.rule.object, LIVE_KINDS, item.situation))
+                entries.append(
+                    Entry(item.situation_name, item.rule.object, LIVE_KINDS, item.situation)
+                )
         ruleset = cls([p for p, _ in packs], loaded, version, Network(entries))
         for item in loaded:
             ruleset._by_object.setdefault(item.rule.object, []).append(item)

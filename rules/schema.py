@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -19,16 +20,31 @@ from pydantic import (
 
 from .conditions import All, Any_, Changed, Condition, Not, parse_condition, simplify
 from .records import FieldValue, Kind
-from .templates import Duration, placeholders
+from .templates import DURATION_PATTERN, Duration, placeholders
 
 SLUG = r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$"
-Slug = Annotated[str, StringConstraints(pattern=SLUG, max_length=80)]
+
+
+def _slug(value: Any) -> str:
+    if not isinstance(value, str) or not re.match(SLUG, value) or len(value) > 80:
+        raise ValueError(
+            f"{value!r} is not a slug: use lower-case letters, digits and single - or _ "
+            "between them, e.g. call-essentials"
+        )
+    return value
+
+
+Slug = Annotated[
+    str, PlainValidator(_slug), WithJsonSchema({"type": "string", "pattern": SLUG, "maxLength": 80})
+]
 FieldName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=80)]
 Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(?:-[A-Za-z]{2,4})?$")]
 
 _CONDITION_MARK = "lastmile-condition"
 _CONDITION_SCHEMA: dict[str, Any] = {
-    "description": "Field: value | Field: {operator: value} | changed: Field | all/any: [...] | not: {...}",
+    "description": (
+        "Field: value | Field: {operator: value} | changed: Field | all/any: [...] | not: {...}"
+    ),
     "type": "object",
     "minProperties": 1,
     "maxProperties": 1,
@@ -37,7 +53,10 @@ _CONDITION_SCHEMA: dict[str, Any] = {
         "any": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/Condition"}},
         "not": {"$ref": "#/$defs/Condition"},
         "changed": {
-            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            ]
         },
     },
     "additionalProperties": {
@@ -48,8 +67,10 @@ _CONDITION_SCHEMA: dict[str, Any] = {
                 "minProperties": 1,
                 "maxProperties": 1,
                 "properties": {
-                    **{op: {"type": ["string", "number", "boolean", "null"]}
-                       for op in ("equals", "not_equals", "gt", "gte", "lt", "lte")},
+                    **{
+                        op: {"type": ["string", "number", "boolean", "null"]}
+                        for op in ("equals", "not_equals", "gt", "gte", "lt", "lte")
+                    },
                     "in": {"type": "array", "minItems": 1},
                     "not_in": {"type": "array", "minItems": 1},
                     "contains": {"type": "string"},
@@ -83,8 +104,13 @@ DurationField = Annotated[
     Duration,
     PlainValidator(_duration),
     PlainSerializer(str),
-    WithJsonSchema({"type": "string", "examples": ["4h", "2d", "1w", "2 business days"],
-                    "pattern": r"^\s*\d+\s*(m|min|mins|minutes?|h|hours?|d|days?|w|weeks?|business\s+days?|bd)\s*$"}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "examples": ["4h", "2d", "1w", "2 business days"],
+            "pattern": DURATION_PATTERN,
+        }
+    ),
 ]
 
 
@@ -100,7 +126,9 @@ LocalText = Template | dict[Locale, Template]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 def _one_or_many(value: Any) -> Any:
@@ -118,17 +146,16 @@ class When(_Strict):
         list[Kind],
         BeforeValidator(_one_or_many),
         _one_or_many_schema({"enum": ["created", "updated", "deleted"]}),
-    ] = Field(
-        default_factory=lambda: ["created", "updated"], min_length=1
-    )
+    ] = Field(default_factory=lambda: ["created", "updated"], min_length=1)
     all: list[ConditionField] | None = Field(default=None, min_length=1)
     any: list[ConditionField] | None = Field(default=None, min_length=1)
     not_: ConditionField | None = Field(default=None, alias="not")
-    changed: Annotated[
-        list[FieldName], BeforeValidator(_one_or_many), _one_or_many_schema({"type": "string"})
-    ] | None = Field(
-        default=None, min_length=1
-    )
+    changed: (
+        Annotated[
+            list[FieldName], BeforeValidator(_one_or_many), _one_or_many_schema({"type": "string"})
+        ]
+        | None
+    ) = Field(default=None, min_length=1)
 
     def condition(self) -> Condition:
         """The conditions as one tree (the event kinds aside)."""

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from .records import Fields
 
-_DURATION = re.compile(
-    r"^\s*(?P<n>\d+)\s*(?P<unit>m|min|mins|minutes?|h|hours?|d|days?|w|weeks?|"
-    r"business\s+days?|bd)\s*$",
-    re.IGNORECASE,
-)
+_UNITS = r"m|min|mins|minutes?|h|hours?|d|days?|w|weeks?|business\s+days?|bd"
+_DURATION = re.compile(rf"^\s*(?P<n>\d+)\s*(?P<unit>{_UNITS})\s*$", re.IGNORECASE)
+DURATION_PATTERN = rf"^\s*\d+\s*({_UNITS})\s*$"  # the same, for JSON Schema
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -46,8 +45,8 @@ class Duration:
         if self.unit != "bd":
             return start + timedelta(seconds=self.amount * _UNIT_SECONDS[self.unit])
         moment, left = start, self.amount
-        # A start on a weekend counts from the next Monday, as people read "2 business days".
-        while moment.weekday() >= 5:
+        # Count weekdays from the start: from Friday or Saturday alike, 1 business day is Monday.
+        while not left and moment.weekday() >= 5:
             moment += timedelta(days=1)
         while left:
             moment += timedelta(days=1)
@@ -66,7 +65,7 @@ _AND = {"en": "and", "nl": "en", "de": "und", "fr": "et", "es": "y", "it": "e", 
 
 
 def join_naturally(items: list[str], locale: str) -> str:
-    """"A, B and C" in the pack's language."""
+    """ "A, B and C" in the pack's language."""
     if len(items) <= 1:
         return "".join(items)
     word = _AND.get(locale.split("-")[0].lower(), _AND["en"])
@@ -89,18 +88,30 @@ def placeholders(template: str) -> list[str]:
     return names
 
 
-class _Values(dict[str, Any]):
-    def __missing__(self, key: str) -> str:
-        return ""
+class _Values(Mapping[str, str]):
+    """The values a template may name, turned into text only when named."""
+
+    def __init__(self, fields: Fields, record_id: str, missing: str) -> None:
+        self._fields, self._record_id, self._missing = fields, record_id, missing
+
+    def __getitem__(self, key: str) -> str:
+        if key == "missing":
+            return self._missing
+        value = self._fields.get(key)
+        if key == "Id" and value in (None, ""):
+            return self._record_id
+        return "" if value is None else _text(value)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
 
 
 def render(template: str, fields: Fields, record_id: str, missing: str = "") -> str:
     """Fill a template; an empty or absent field renders as nothing."""
-    values = _Values({k: "" if v is None else _text(v) for k, v in fields.items()})
-    if not values.get("Id"):
-        values["Id"] = record_id
-    values["missing"] = missing
-    return template.format_map(values)
+    return template.format_map(_Values(fields, record_id, missing))
 
 
 def _text(value: Any) -> str:

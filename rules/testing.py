@@ -82,7 +82,9 @@ def _moment(value: str | datetime, start: datetime) -> datetime:
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"{value!r} is neither a duration after the start (2h, 1d) nor a time") from None
+        raise ValueError(
+            f"{value!r} is neither a duration after the start (2h, 1d) nor a time"
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=start.tzinfo)
 
 
@@ -100,7 +102,9 @@ def _events(ruleset: RuleSet, test: RuleTest) -> Iterator[tuple[RecordEvent, Exp
         if obj is None or i == 1:
             obj = ev.object or obj
         if obj is None:
-            raise ValueError(f"event {i} names no object and the rules cover several; add 'object:'")
+            raise ValueError(
+                f"event {i} names no object and the rules cover several; add 'object:'"
+            )
         if i > 1 and ev.record_id not in (None, record_id):
             raise ValueError(f"event {i} is about another record; a sequence follows one record")
         if i > 1 and ev.object not in (None, obj):
@@ -166,7 +170,9 @@ def _unknown_rules(ruleset: RuleSet, test: RuleTest) -> Iterator[str]:
     for e in expects:
         if e is None:
             continue
-        named.update(e.matched or [], e.missing or {}, e.prompts or {}, e.cleared or [], e.occasions or {})
+        named.update(
+            e.matched or [], e.missing or {}, e.prompts or {}, e.cleared or [], e.occasions or {}
+        )
         named.update(t.rule for t in e.tasks or [] if t.rule)
     for rule in sorted(named - set(known)):
         yield f"expectation names rule '{rule}', which is not loaded{suggest(rule, known)}"
@@ -196,7 +202,9 @@ def _same_map(want: dict[str, Any], got: dict[str, Any]) -> bool:
     return want.keys() == got.keys() and all(same_value(want[k], got[k]) for k in want)
 
 
-def _compare_tasks(want: list[ExpectedTask], got: list[FollowUpTask], event: RecordEvent) -> Iterator[str]:
+def _compare_tasks(
+    want: list[ExpectedTask], got: list[FollowUpTask], event: RecordEvent
+) -> Iterator[str]:
     if len(want) != len(got):
         yield f"tasks: expected {len(want)}, got {len(got)}: {[t.subject for t in got]}"
         return

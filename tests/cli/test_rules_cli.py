@@ -78,20 +78,30 @@ def test_check_reports_a_misspelt_operator_with_position_and_suggestion(tmp_path
     assert result.exit_code == 1
     line = next(i for i, text in enumerate(bad.read_text().splitlines(), 1) if "gtee" in text)
     col = bad.read_text().splitlines()[line - 1].index("gtee") + 1
-    assert f"{bad}:{line}:{col}: rule 'closed-won-essentials': unknown operator 'gtee'; did you mean 'gte'?" in result.output
+    assert (
+        f"{bad}:{line}:{col}: rule 'closed-won-essentials': "
+        "unknown operator 'gtee'; did you mean 'gte'?" in result.output
+    )
 
 
 def test_check_reports_duplicate_ids_across_files_naming_both_places(tmp_path: Path, pack: Path):
     other = tmp_path / "zz-more.yaml"
-    other.write_text("pack: more\nrules:\n  - id: new-opportunity-defaults\n    object: Lead\n"
-                     "    then: {default: {LeadSource: Web}}\n")
+    other.write_text(
+        "pack: more\nrules:\n  - id: new-opportunity-defaults\n    object: Lead\n"
+        "    then: {default: {LeadSource: Web}}\n"
+    )
     result = run("rules", "check", str(tmp_path))
     assert result.exit_code == 1
-    assert f"{other}:3:9: rule 'new-opportunity-defaults': duplicate rule id; first defined at {pack}:" in result.output
+    assert (
+        f"{other}:3:9: rule 'new-opportunity-defaults': duplicate rule id; first defined at {pack}:"
+        in result.output
+    )
 
 
 def test_check_reports_every_problem_of_every_file(tmp_path: Path):
-    (tmp_path / "a.yaml").write_text("pack: a\nrules:\n  - id: x\n    object: Task\n    then: {requires: [A]}\n")
+    (tmp_path / "a.yaml").write_text(
+        "pack: a\nrules:\n  - id: x\n    object: Task\n    then: {requires: [A]}\n"
+    )
     (tmp_path / "b.yaml").write_text("pack: b\nrule: []\n")
     result = run("rules", "check", str(tmp_path))
     assert result.exit_code == 1
@@ -118,14 +128,19 @@ def test_test_command_fails_and_says_why(tmp_path: Path):
     assert result.exit_code == 1
     lines = result.output.splitlines()
     assert lines[-1] == "0 passed, 1 failed"
-    assert any(line.startswith("FAIL ") and "closing asks for the next step" in line for line in lines)
+    assert any(
+        line.startswith("FAIL ") and "closing asks for the next step" in line for line in lines
+    )
     assert any("prompts: expected" in line and "Record now: Next step." in line for line in lines)
 
 
 def test_todo_tests_do_not_fail_the_run(tmp_path: Path):
     path = tmp_path / "p.yaml"
-    path.write_text(PACK.replace("  - name: closing asks", "  - todo: not built yet\n    name: closing asks")
-                    .replace('"Record now: Next step."', '"something else"'))
+    path.write_text(
+        PACK.replace(
+            "  - name: closing asks", "  - todo: not built yet\n    name: closing asks"
+        ).replace('"Record now: Next step."', '"something else"')
+    )
     result = run("rules", "test", str(path))
     assert result.exit_code == 0, result.output
     assert "TODO" in result.output
@@ -142,9 +157,19 @@ def test_examples_pass_their_tests():
 
 def write_event(tmp_path: Path, **overrides) -> Path:
     event = {
-        "id": "evt-1", "source": "salesforce", "object": "Opportunity", "record_id": "006000000000001AAA",
-        "kind": "updated", "occurred_at": "2026-11-27T10:00:00Z", "actor": "005000000000001AAA",
-        "fields": {"StageName": "Closed Won", "NextStep": None, "Name": "Acme", "OwnerId": "005000000000001AAA"},
+        "id": "evt-1",
+        "source": "salesforce",
+        "object": "Opportunity",
+        "record_id": "006000000000001AAA",
+        "kind": "updated",
+        "occurred_at": "2026-11-27T10:00:00Z",
+        "actor": "005000000000001AAA",
+        "fields": {
+            "StageName": "Closed Won",
+            "NextStep": None,
+            "Name": "Acme",
+            "OwnerId": "005000000000001AAA",
+        },
         "changed": ["StageName"],
     }
     event.update(overrides)
@@ -160,12 +185,20 @@ def test_explain_json_prints_the_decision(tmp_path: Path, pack: Path):
     assert decision["matched"] == ["closed-won-essentials", "follow-up-after-close"]
     assert decision["missing"] == {"closed-won-essentials": ["NextStep"]}
     assert decision["defaults"] == {}
-    assert decision["prompts"] == [{"rule": "closed-won-essentials", "text": "Record now: Next step."}]
+    assert decision["prompts"] == [
+        {"rule": "closed-won-essentials", "text": "Record now: Next step."}
+    ]
     # Friday 27 November + 2 business days = Tuesday 1 December
-    assert decision["tasks"] == [{
-        "rule": "follow-up-after-close", "subject": "Follow-up: Acme", "due": "2026-12-01",
-        "owner": "005000000000001AAA", "what_id": "006000000000001AAA", "priority": None,
-    }]
+    assert decision["tasks"] == [
+        {
+            "rule": "follow-up-after-close",
+            "subject": "Follow-up: Acme",
+            "due": "2026-12-01",
+            "owner": "005000000000001AAA",
+            "what_id": "006000000000001AAA",
+            "priority": None,
+        }
+    ]
     assert "trace" not in decision
 
 
@@ -173,7 +206,9 @@ def test_explain_derives_changed_from_previous(tmp_path: Path, pack: Path):
     event = write_event(tmp_path, changed=None)
     previous = tmp_path / "prev.json"
     previous.write_text(json.dumps({"StageName": "Closed Won", "NextStep": None, "Name": "Acme"}))
-    result = run("rules", "explain", str(pack), "--event", str(event), "--previous", str(previous), "--json")
+    result = run(
+        "rules", "explain", str(pack), "--event", str(event), "--previous", str(previous), "--json"
+    )
     assert json.loads(result.output)["matched"] == []
 
 
@@ -216,6 +251,8 @@ def _jsonable(data):
 def test_console_script_is_installed():
     exe = shutil.which("lastmile", path=str(Path(sys.executable).parent))
     assert exe, "the lastmile console script is not installed next to this Python"
-    done = subprocess.run([exe, "rules", "check", str(EXAMPLES)], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [exe, "rules", "check", str(EXAMPLES)], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("ok: ")

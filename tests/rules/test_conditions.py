@@ -62,7 +62,10 @@ def error(raw: object) -> ConditionError:
         ({"Outcome__c": {"empty": False}}, Compare("Outcome__c", "empty", False)),
         ({"changed": "Status"}, Changed(("Status",))),
         ({"changed": ["Status", "Type"]}, Changed(("Status", "Type"))),
-        ({"all": [{"A": 1}, {"B": 2}]}, All((Compare("A", "equals", 1), Compare("B", "equals", 2)))),
+        (
+            {"all": [{"A": 1}, {"B": 2}]},
+            All((Compare("A", "equals", 1), Compare("B", "equals", 2))),
+        ),
         ({"any": [{"A": 1}]}, Any_((Compare("A", "equals", 1),))),
         ({"not": {"A": 1}}, Not(Compare("A", "equals", 1))),
     ],
@@ -73,8 +76,18 @@ def test_every_form_parses(raw: dict, parsed: object) -> None:
 
 def test_every_operator_of_rules_md_is_known() -> None:
     assert set(OPERATORS) == {
-        "equals", "not_equals", "in", "not_in", "gt", "gte", "lt", "lte",
-        "contains", "starts_with", "matches", "empty",
+        "equals",
+        "not_equals",
+        "in",
+        "not_in",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "contains",
+        "starts_with",
+        "matches",
+        "empty",
     }
 
 
@@ -85,14 +98,18 @@ def test_matches_compiles_the_pattern_once() -> None:
 
 
 def test_nested_combinators_parse_to_a_tree() -> None:
-    raw = {"all": [
-        {"Type": "Call"},
-        {"any": [{"Status": "Completed"}, {"not": {"changed": ["Status", "OwnerId"]}}]},
-    ]}
-    assert parse_condition(raw) == All((
-        Compare("Type", "equals", "Call"),
-        Any_((Compare("Status", "equals", "Completed"), Not(Changed(("Status", "OwnerId"))))),
-    ))
+    raw = {
+        "all": [
+            {"Type": "Call"},
+            {"any": [{"Status": "Completed"}, {"not": {"changed": ["Status", "OwnerId"]}}]},
+        ]
+    }
+    assert parse_condition(raw) == All(
+        (
+            Compare("Type", "equals", "Call"),
+            Any_((Compare("Status", "equals", "Completed"), Not(Changed(("Status", "OwnerId"))))),
+        )
+    )
 
 
 def test_conditions_print_readably() -> None:
@@ -102,8 +119,15 @@ def test_conditions_print_readably() -> None:
 
 
 def test_fields_and_changed_of_a_tree() -> None:
-    cond = parse_condition({"all": [{"A": 1}, {"not": {"B": {"empty": True}}},
-                                    {"any": [{"changed": "C"}, {"changed": ["D", "A"]}]}]})
+    cond = parse_condition(
+        {
+            "all": [
+                {"A": 1},
+                {"not": {"B": {"empty": True}}},
+                {"any": [{"changed": "C"}, {"changed": ["D", "A"]}]},
+            ]
+        }
+    )
     assert fields_of(cond) == {"A", "B"}
     assert changed_of(cond) == {"C", "D", "A"}
 
@@ -124,8 +148,10 @@ def test_unknown_operator_without_a_close_one() -> None:
     assert exc.path == ("Amount", "frobnicate")
 
 
-@pytest.mark.parametrize(("typo", "meant"), [("startswith", "starts_with"), ("notin", "not_in"),
-                                              ("match", "matches"), ("equal", "equals")])
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [("startswith", "starts_with"), ("notin", "not_in"), ("match", "matches"), ("equal", "equals")],
+)
 def test_more_operator_suggestions(typo: str, meant: str) -> None:
     assert error({"A": {typo: "x"}}).message.endswith(f"did you mean '{meant}'?")
 
@@ -169,30 +195,53 @@ def test_a_condition_is_a_mapping(raw: object) -> None:
     [
         ({"A": {"in": "x"}}, "A in: expected a non-empty list of values", ("A", "in")),
         ({"A": {"in": []}}, "A in: expected a non-empty list of values", ("A", "in")),
-        ({"A": {"not_in": [1, [2]]}}, "A not_in: expected a text, number, boolean or null, got a list",
-         ("A", "not_in", 1)),
-        ({"A": {"in": [{"x": 1}]}}, "A in: expected a text, number, boolean or null, got a mapping",
-         ("A", "in", 0)),
+        (
+            {"A": {"not_in": [1, [2]]}},
+            "A not_in: expected a text, number, boolean or null, got a list",
+            ("A", "not_in", 1),
+        ),
+        (
+            {"A": {"in": [{"x": 1}]}},
+            "A in: expected a text, number, boolean or null, got a mapping",
+            ("A", "in", 0),
+        ),
         ({"A": {"empty": "yes"}}, "A empty: expected true or false", ("A", "empty")),
         ({"A": {"empty": 1}}, "A empty: expected true or false", ("A", "empty")),
         ({"A": {"contains": 5}}, "A contains: expected a text, got int", ("A", "contains")),
-        ({"A": {"starts_with": None}}, "A starts_with: expected a text, got NoneType",
-         ("A", "starts_with")),
+        (
+            {"A": {"starts_with": None}},
+            "A starts_with: expected a text, got NoneType",
+            ("A", "starts_with"),
+        ),
         ({"A": {"matches": ["x"]}}, "A matches: expected a text, got a list", ("A", "matches")),
         ({"A": {"gt": True}}, "A gt: expected a number or a text to compare with", ("A", "gt")),
         ({"A": {"lte": None}}, "A lte: expected a number or a text to compare with", ("A", "lte")),
-        ({"A": {"gte": [1]}}, "A gte: expected a text, number, boolean or null, got a list",
-         ("A", "gte")),
-        ({"A": {"equals": {"x": 1}}}, "A equals: expected a text, number, boolean or null, got a mapping",
-         ("A", "equals")),
+        (
+            {"A": {"gte": [1]}},
+            "A gte: expected a text, number, boolean or null, got a list",
+            ("A", "gte"),
+        ),
+        (
+            {"A": {"equals": {"x": 1}}},
+            "A equals: expected a text, number, boolean or null, got a mapping",
+            ("A", "equals"),
+        ),
         ({"A": float("nan")}, "A: NaN is not a value a field can hold", ("A",)),
         ({"changed": []}, "changed: expected a field name or a list of field names", ("changed",)),
         ({"changed": 5}, "changed: expected a field name or a list of field names", ("changed",)),
-        ({"changed": "not a field"}, "changed: 'not a field' is not a field API name", ("changed",)),
+        (
+            {"changed": "not a field"},
+            "changed: 'not a field' is not a field API name",
+            ("changed",),
+        ),
         ({"changed": ["A", "2B"]}, "changed: '2B' is not a field API name", ("changed", 1)),
         ({"all": []}, "all: expected a non-empty list of conditions", ("all",)),
         ({"any": {"A": 1}}, "any: expected a non-empty list of conditions", ("any",)),
-        ({"Bad-Name": 1}, "'Bad-Name' is not a field API name (letters, digits and _)", ("Bad-Name",)),
+        (
+            {"Bad-Name": 1},
+            "'Bad-Name' is not a field API name (letters, digits and _)",
+            ("Bad-Name",),
+        ),
         ({"_x": 1}, "'_x' is not a field API name (letters, digits and _)", ("_x",)),
         ({1: 2}, "1 is not a field name", ()),
     ],
@@ -239,6 +288,13 @@ def test_within_prefixes_the_path() -> None:
         ({"A": 0}, {"A": False}, False),
         ({"A": False}, {"A": False}, True),
         ({"A": "Call"}, {"A": "call"}, False),
+        # numbers compare as doubles: integers a double cannot tell apart are equal, and integers
+        # beyond a double's range count as infinite (rather than raising OverflowError)
+        ({"A": 2**53 + 1}, {"A": 2**53}, True),
+        ({"A": 10**400}, {"A": 10**401}, True),
+        ({"A": 10**400}, {"A": float("inf")}, True),
+        ({"A": {"gt": 10**300}}, {"A": 10**400}, True),
+        ({"A": {"lt": -(10**300)}}, {"A": -(10**400)}, True),
         ({"A": "Call"}, {"A": "Call "}, False),
         # absent is null
         ({"A": None}, {}, True),
@@ -264,8 +320,19 @@ def test_equality(raw: dict, fields: dict, result: bool) -> None:
 
 @pytest.mark.parametrize(
     ("value", "is_empty"),
-    [(None, True), ("", True), ("  ", True), (" \t\n", True), ("\u00a0", True),
-     ("x", False), (" x ", False), (0, False), (0.0, False), (False, False), ("0", False)],
+    [
+        (None, True),
+        ("", True),
+        ("  ", True),
+        (" \t\n", True),
+        ("\u00a0", True),
+        ("x", False),
+        (" x ", False),
+        (0, False),
+        (0.0, False),
+        (False, False),
+        ("0", False),
+    ],
 )
 def test_empty(value: object, is_empty: bool) -> None:
     assert check({"A": {"empty": True}}, {"A": value}) is is_empty
@@ -344,11 +411,13 @@ def test_changed() -> None:
 
 
 def test_nested_combinators() -> None:
-    raw = {"all": [
-        {"Type": "Call"},
-        {"any": [{"Status": "Completed"}, {"Priority": {"in": ["High", "Urgent"]}}]},
-        {"not": {"all": [{"Subject": {"empty": True}}, {"changed": "Subject"}]}},
-    ]}
+    raw = {
+        "all": [
+            {"Type": "Call"},
+            {"any": [{"Status": "Completed"}, {"Priority": {"in": ["High", "Urgent"]}}]},
+            {"not": {"all": [{"Subject": {"empty": True}}, {"changed": "Subject"}]}},
+        ]
+    }
     base = {"Type": "Call", "Status": "Open", "Priority": "High", "Subject": "x"}
     assert check(raw, base)
     assert not check(raw, {**base, "Type": "Email"})
@@ -361,14 +430,16 @@ def test_nested_combinators() -> None:
 def test_empty_combinators_are_constants() -> None:
     assert holds(All(()), {}, NONE) is True
     assert holds(Any_(()), {}, NONE) is False
-    assert TRUE == All(())
+    assert All(()) == TRUE
 
 
 # --- simplify -----------------------------------------------------------------------------------
 
 
 def test_simplify_changed_is_true_drops_changed() -> None:
-    cond = parse_condition({"all": [{"Type": "Call"}, {"Status": "Completed"}, {"changed": "Status"}]})
+    cond = parse_condition(
+        {"all": [{"Type": "Call"}, {"Status": "Completed"}, {"changed": "Status"}]}
+    )
     assert simplify(cond, changed_is=True) == All(
         (Compare("Type", "equals", "Call"), Compare("Status", "equals", "Completed"))
     )
@@ -410,8 +481,15 @@ def test_simplify_double_negation_of_constant() -> None:
 
 
 def test_trace_reports_each_condition_and_its_value() -> None:
-    cond = parse_condition({"all": [{"Type": "Call"}, {"Outcome__c": {"empty": False}},
-                                    {"changed": ["Status", "Type"]}]})
+    cond = parse_condition(
+        {
+            "all": [
+                {"Type": "Call"},
+                {"Outcome__c": {"empty": False}},
+                {"changed": ["Status", "Type"]},
+            ]
+        }
+    )
     t = trace(cond, {"Type": "Call", "Outcome__c": None}, frozenset({"Status"}))
     assert t.condition == "all of" and t.held is False
     assert [(c.condition, c.held, c.value) for c in t.children] == [

@@ -26,10 +26,23 @@ T0 = datetime(2026, 11, 23, 9, tzinfo=UTC)
 def event(i: int) -> RecordEvent:
     if i % 2:
         fields = {"Type": "Call" if i % 3 else "Email", "Status": "Completed", "Outcome__c": None}
-        return RecordEvent(id=f"e{i}", object="Task", record_id=f"00T{i:015d}", kind="updated",
-                           occurred_at=T0 + timedelta(seconds=i), fields=fields, changed=("Status",))
-    return RecordEvent(id=f"e{i}", object="Opportunity", record_id=f"006{i:015d}", kind="updated",
-                       occurred_at=T0 + timedelta(seconds=i), fields={"Amount": i * 1000.0})
+        return RecordEvent(
+            id=f"e{i}",
+            object="Task",
+            record_id=f"00T{i:015d}",
+            kind="updated",
+            occurred_at=T0 + timedelta(seconds=i),
+            fields=fields,
+            changed=("Status",),
+        )
+    return RecordEvent(
+        id=f"e{i}",
+        object="Opportunity",
+        record_id=f"006{i:015d}",
+        kind="updated",
+        occurred_at=T0 + timedelta(seconds=i),
+        fields={"Amount": i * 1000.0},
+    )
 
 
 def expected(i: int) -> list[str]:
@@ -77,7 +90,9 @@ def test_concurrent_evaluation_gives_the_serial_answers():
 
 def test_two_rulesets_side_by_side_do_not_mix():
     a = load_text(PACK)
-    b = load_text(PACK.replace("gte: 100000", "gte: 5000000").replace("call-essentials", "call-facts"))
+    b = load_text(
+        PACK.replace("gte: 100000", "gte: 5000000").replace("call-essentials", "call-facts")
+    )
     assert evaluate(a, event(200)).matched == ["big-deal"]
     assert evaluate(b, event(200)).matched == []
     assert evaluate(b, event(1)).matched == ["call-facts"]

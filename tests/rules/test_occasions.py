@@ -1,4 +1,4 @@
-"""Occasions derived from a record's observations: every outcome, deadlines, order and duplicates."""
+"""Occasions from a record's observations: every outcome, deadlines, order and duplicates."""
 
 from __future__ import annotations
 
@@ -12,12 +12,17 @@ T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday
 DAY = Duration.parse("1d")
 
 
-def obs(eid: str, hours: float, matched: bool, situation: bool, missing: tuple[str, ...] = ()) -> Observation:
+def obs(
+    eid: str, hours: float, matched: bool, situation: bool, missing: tuple[str, ...] = ()
+) -> Observation:
     return Observation(eid, T0 + timedelta(hours=hours), "r", matched, situation, missing, "005A")
 
 
 def outcomes(observations: list[Observation], as_of_hours: float, within: Duration | None = DAY):
-    return [(o.outcome, o.time_to_comply_s) for o in derive(observations, {"r": within}, T0 + timedelta(hours=as_of_hours))]
+    return [
+        (o.outcome, o.time_to_comply_s)
+        for o in derive(observations, {"r": within}, T0 + timedelta(hours=as_of_hours))
+    ]
 
 
 def test_met_first_time_when_the_opening_event_has_every_field():
