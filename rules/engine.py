@@ -84,28 +84,44 @@ class _Projection:
             self.patterns.append((key, cond))
         return key
 
+    def freeze(self) -> None:
+        """Fix the keys once compiling is done: `fact` runs per event and reads only these.
+
+        Every key is `<letter>_<field API name>` and every token is plain printable ASCII without
+        quotes or backslashes (see `_token`), so the fact is written without escaping.
+        """
+        self._token_keys = tuple((n, f',"v_{n}":"') for n in sorted(self.tokens))
+        self._empty_keys = tuple((n, f',"e_{n}":') for n in sorted(self.empty))
+        self._number_keys = tuple((n, f',"n_{n}":') for n in sorted(self.numbers))
+        self._changed_keys = tuple((n, f',"c_{n}":') for n in sorted(self.changed))
+        self._pattern_keys_json = tuple((f',"{key}":', cond) for key, cond in self.patterns)
+
     def fact(
         self, obj: str, fields: Fields, changed: frozenset[str], tokens: dict[str, str]
     ) -> str:
         """The fact as JSON text; `tokens` caches each field's token for the other chunks."""
-        fact: dict[str, Any] = {"sid": "0", "id": "r", "o": obj}
-        for name in self.tokens:
+        get = fields.get
+        out = ['{"sid":"0","id":"r","o":"', obj, '"']
+        for name, key in self._token_keys:
             token = tokens.get(name)
             if token is None:
-                token = tokens[name] = _token(fields.get(name))
-            fact["v_" + name] = token
-        for name in self.empty:
-            fact["e_" + name] = is_empty(fields.get(name))
-        numbers = []
-        for name in self.numbers:
-            value = fields.get(name)
+                token = tokens[name] = _token(get(name))
+            out += (key, token, '"')
+        for name, key in self._empty_keys:
+            out += (key, "true" if is_empty(get(name)) else "false")
+        for name, key in self._number_keys:
+            value = get(name)
             if _number(value) and value == value:  # NaN orders with nothing: no key
-                numbers.append(f',"n_{name}":{_number_text(value)}')  # names are [A-Za-z0-9_]
-        for name in self.changed:
-            fact["c_" + name] = name in changed
-        for key, cond in self.patterns:
-            fact[key] = holds(cond, fields, changed)
-        return json.dumps(fact)[:-1] + "".join(numbers) + "}"
+                out += (key, _number_text(value))
+        for name, key in self._changed_keys:
+            out += (key, "true" if name in changed else "false")
+        for key, cond in self._pattern_keys_json:
+            out += (key, "true" if holds(cond, fields, changed) else "false")
+        out.append("}")
+        return "".join(out)
+
+
+_TEXT_TOKENS: dict[str, str] = {}  # picklist values repeat: their tokens are kept
 
 
 def _number(value: Any) -> bool:
@@ -114,6 +130,10 @@ def _number(value: Any) -> bool:
 
 def _token(value: Any) -> str:
     """A text that is the same for two values exactly when `same_value` says they are equal."""
+    if type(value) is str:
+        token = _TEXT_TOKENS.get(value)
+        if token is not None:
+            return token
     if value is None:
         return "z"
     if isinstance(value, bool):
@@ -121,10 +141,19 @@ def _token(value: Any) -> str:
     if _number(value):
         return f"n:{as_double(value) + 0.0!r}"  # + 0.0 turns -0.0 into 0.0; NaN equals no constant
     text = str(value)
+    token = _TEXT_TOKENS.get(text)
+    if token is not None:
+        return token
     if len(text) <= 200 and text.isascii() and text.isprintable() and not _escapes(text):
-        return "s:" + text  # nothing JSON escapes: durable_rules compares it as it is
-    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16)
-    return "h:" + digest.hexdigest()
+        token = "s:" + text  # nothing JSON escapes: durable_rules compares it as it is
+    else:
+        digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16)
+        token = "h:" + digest.hexdigest()
+    if len(text) <= 200:
+        if len(_TEXT_TOKENS) >= 50_000:
+            _TEXT_TOKENS.clear()
+        _TEXT_TOKENS[text] = token
+    return token
 
 
 def _escapes(text: str) -> bool:
@@ -299,6 +328,7 @@ class _Chunk:
         return True
 
     def create(self) -> None:
+        self.proj.freeze()
         try:
             self.handle = _dr.create_ruleset(f"lastmile-{next(_NAMES)}", _json(self.rules))
         except _dr.error:

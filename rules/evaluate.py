@@ -78,7 +78,8 @@ def evaluate(
         if shown_before and not shown_now:
             cleared.append(item.id)
         elif shown_now and (hit or shown_before) and (not shown_before or lacked != lacking):
-            prompts.append(Prompt(rule=item.id, text=_render_prompt(item, event, lacking)))
+            text = _render_prompt(item, event, lacking)
+            prompts.append(Prompt(rule=item.id, text=text))
     return Decision(
         matched=matched,
         defaults=defaults,
