@@ -10,26 +10,9 @@ import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from .records import ConditionTrace, Fields, as_double, is_empty, same_value
-
-OPERATORS = (
-    "equals",
-    "not_equals",
-    "in",
-    "not_in",
-    "gt",
-    "gte",
-    "lt",
-    "lte",
-    "contains",
-    "starts_with",
-    "matches",
-    "empty",
-)
-COMBINATORS = ("all", "any", "not", "changed")
-FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 Op = Literal[
     "equals",
@@ -45,6 +28,9 @@ Op = Literal[
     "matches",
     "empty",
 ]
+OPERATORS: tuple[str, ...] = get_args(Op)
+COMBINATORS = ("all", "any", "not", "changed")
+FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 class ConditionError(ValueError):

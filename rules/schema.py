@@ -14,7 +14,9 @@ from pydantic import (
     PlainSerializer,
     PlainValidator,
     StringConstraints,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
@@ -190,14 +192,25 @@ class Then(_Strict):
     prompt: LocalText | None = None
     within: DurationField | None = None
 
+    @field_validator("require")
+    @classmethod
+    def _once_each(cls, require: list[str]) -> list[str]:
+        twice = sorted({f for f in require if require.count(f) > 1})
+        if twice:
+            raise ValueError(f"'require' lists {', '.join(twice)} more than once")
+        return require
+
+    @field_validator("within")
+    @classmethod
+    def _deadline_of_require(cls, within: Duration | None, info: ValidationInfo) -> Duration | None:
+        if within is not None and not info.data.get("require"):
+            raise ValueError("'within' is the deadline of a 'require'; add the fields to require")
+        return within
+
     @model_validator(mode="after")
     def _something_to_do(self) -> Then:
         if not (self.require or self.default or self.task or self.prompt):
             raise ValueError("'then' needs at least one of require, default, task or prompt")
-        if self.within is not None and not self.require:
-            raise ValueError("'within' is the deadline of a 'require'; add the fields to require")
-        if len(set(self.require)) != len(self.require):
-            raise ValueError("'require' lists a field twice")
         return self
 
 

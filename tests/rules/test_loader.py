@@ -304,8 +304,8 @@ def test_within_without_require() -> None:
               prompt: "hi"
               within: 1d
         """) == [
-        "pack.yaml:6:7: rule 'late': 'within' is the deadline of a 'require'; "
-        "add the fields to require"
+        "pack.yaml:7:15: rule 'late': 'within' is the deadline of a 'require'; "
+        "add the fields to require (got '1d')"
     ]
 
 
