@@ -46,7 +46,8 @@ def evaluate(
     cleared: list[str] = []
     situation: list[str] = []
     fields = event.fields
-    for item in rules:
+    # Only the rules the network named can act (fired now, or their situation held before).
+    for item in ruleset.named(fired | before):
         hit = item.id in fired
         if hit:
             matched.append(item.id)

@@ -60,6 +60,8 @@ class RuleSet:
     network: Network = field(repr=False)
     _by_object: dict[str, list[LoadedRule]] = field(default_factory=dict, repr=False)
     _prompting: set[str] = field(default_factory=set, repr=False)
+    _by_name: dict[str, LoadedRule] = field(default_factory=dict, repr=False)
+    _order: dict[str, int] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, packs: Iterable[tuple[Pack, Iterable[Source]]], version: str) -> RuleSet:
@@ -86,7 +88,9 @@ class RuleSet:
                     Entry(item.situation_name, item.rule.object, LIVE_KINDS, item.situation)
                 )
         ruleset = cls([p for p, _ in packs], loaded, version, Network(entries))
-        for item in loaded:
+        for order, item in enumerate(loaded):
+            ruleset._order[item.id] = order
+            ruleset._by_name[item.id] = ruleset._by_name[item.situation_name] = item
             ruleset._by_object.setdefault(item.rule.object, []).append(item)
             if item.prompts and item.rule.enabled:
                 ruleset._prompting.add(item.rule.object)
@@ -94,6 +98,11 @@ class RuleSet:
 
     def for_object(self, obj: str) -> list[LoadedRule]:
         return self._by_object.get(obj, [])
+
+    def named(self, names: set[str]) -> list[LoadedRule]:
+        """The rules behind network entry names (a rule id or its situation), in rule order."""
+        ids = {self._by_name[n].id for n in names}
+        return [self._by_name[i] for i in sorted(ids, key=self._order.__getitem__)]
 
     def prompting(self, obj: str) -> bool:
         """Whether a rule on `obj` may show a prompt (then the previous snapshot matters)."""
