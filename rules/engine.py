@@ -273,8 +273,25 @@ def _cost(expr: Any) -> _Cost:
         return sum((_cost(e) for e in expr["$and"]), _Cost())
     if isinstance(expr, dict) and "$or" in expr:
         branches = expr["$or"]
+        if _one_of(branches):
+            # `in`: equality tests of one key; a fact has one value there, so at most one
+            # branch passes and waits on the stack.
+            return _Cost(1, len(branches), len(branches))
         return sum((_cost(e) for e in branches), _Cost(len(branches), len(branches), 0))
     return _Cost(0, 1 if isinstance(expr, dict) and "$nex" in expr else 0, 1)
+
+
+def _one_of(branches: list[Any]) -> bool:
+    """Whether `$or` branches are plain equality tests (`{key: value}`) of one and the same key."""
+    keys = set()
+    for branch in branches:
+        if not isinstance(branch, dict) or len(branch) != 1:
+            return False
+        ((key, value),) = branch.items()
+        if key.startswith("$") or isinstance(value, dict | list):
+            return False
+        keys.add(key)
+    return len(keys) == 1
 
 
 class _Chunk:
