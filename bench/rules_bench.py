@@ -405,17 +405,21 @@ def _literal(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def to_rule_engine(cond: Condition) -> str:
+def translate(cond: Condition, compare: Callable[[Compare], str]) -> str:
+    """A condition tree as an expression of a peer engine; `compare` writes its comparisons.
+
+    rule-engine and zen share the combinators, `not (...)` and `in` on the changed list.
+    """
     if isinstance(cond, All | Any_):
         if not cond.items:
             return "true" if isinstance(cond, All) else "false"
         joiner = " and " if isinstance(cond, All) else " or "
-        return "(" + joiner.join(to_rule_engine(c) for c in cond.items) + ")"
+        return "(" + joiner.join(translate(c, compare) for c in cond.items) + ")"
     if isinstance(cond, Not):
-        return f"not {to_rule_engine(cond.item)}"
+        return f"not ({translate(cond.item, compare)})"
     if isinstance(cond, Changed):
         return "(" + " or ".join(f"{_literal(f)} in _changed" for f in cond.fields) + ")"
-    return _rule_engine_compare(cond)
+    return compare(cond)
 
 
 def _rule_engine_compare(cond: Compare) -> str:
@@ -443,7 +447,8 @@ class RuleEngine(Engine):
         self.by_object: dict[str, list[tuple[str, tuple[str, ...], Any]]] = {}
         for item in ruleset.rules:
             if item.rule.enabled:
-                compiled = rule_engine.Rule(to_rule_engine(item.condition), context=context)
+                text = translate(item.condition, _rule_engine_compare)
+                compiled = rule_engine.Rule(text, context=context)
                 entry = (item.id, tuple(item.rule.if_.on), compiled)
                 self.by_object.setdefault(item.rule.object, []).append(entry)
 
@@ -472,19 +477,6 @@ class RuleEngine(Engine):
 #  - contains / starts_with / matches use ZEN's functions; `matches` is Rust's regex dialect,
 #    not Python's (no look-around or back references). The rules here use none of them.
 #  - changed and the event kind travel in the context as `_changed` and `_kind`.
-
-def to_zen(cond: Condition) -> str:
-    if isinstance(cond, All | Any_):
-        if not cond.items:
-            return "true" if isinstance(cond, All) else "false"
-        joiner = " and " if isinstance(cond, All) else " or "
-        return "(" + joiner.join(to_zen(c) for c in cond.items) + ")"
-    if isinstance(cond, Not):
-        return f"not ({to_zen(cond.item)})"
-    if isinstance(cond, Changed):
-        return "(" + " or ".join(f"{_literal(f)} in _changed" for f in cond.fields) + ")"
-    return _zen_compare(cond)
-
 
 def _zen_compare(cond: Compare) -> str:
     f, op, v = cond.field, cond.op, cond.value
@@ -536,7 +528,7 @@ class Zen(Engine):
         for item in ruleset.rules:
             if item.rule.enabled:
                 kinds = ", ".join(_literal(k) for k in item.rule.if_.on)
-                expr = f"_kind in [{kinds}] and {to_zen(item.condition)}"
+                expr = f"_kind in [{kinds}] and {translate(item.condition, _zen_compare)}"
                 per_object.setdefault(item.rule.object, []).append((item.id, expr))
         engine = zen.ZenEngine()
         self.decisions = {obj: engine.create_decision(json.dumps(zen_table(rows)))
