@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from .records import ConditionTrace, Fields, as_double, is_empty, same_value
+from .records import ConditionTrace, Fields, as_double, is_empty, is_number, same_value
 
 Op = Literal[
     "equals",
@@ -255,32 +255,8 @@ def simplify(cond: Condition, changed_is: bool | None = None) -> Condition:
     return cond
 
 
-def fields_of(cond: Condition) -> set[str]:
-    if isinstance(cond, Compare):
-        return {cond.field}
-    if isinstance(cond, Not):
-        return fields_of(cond.item)
-    if isinstance(cond, All | Any_):
-        return set().union(*(fields_of(c) for c in cond.items))
-    return set()
-
-
-def changed_of(cond: Condition) -> set[str]:
-    if isinstance(cond, Changed):
-        return set(cond.fields)
-    if isinstance(cond, Not):
-        return changed_of(cond.item)
-    if isinstance(cond, All | Any_):
-        return set().union(*(changed_of(c) for c in cond.items))
-    return set()
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
 def _order(a: Any, b: Any, test: Callable[[Any, Any], bool]) -> bool:
-    if _number(a) and _number(b):
+    if is_number(a) and is_number(b):
         return test(as_double(a), as_double(b))
     if isinstance(a, str) and isinstance(b, str):
         return test(a, b)

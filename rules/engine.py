@@ -40,7 +40,7 @@ from typing import Any
 import durable_rules_engine as _dr
 
 from .conditions import All, Any_, Changed, Condition, Not, holds, simplify
-from .records import Fields, as_double, is_empty
+from .records import Fields, as_double, is_empty, is_number
 
 _LOCK = threading.Lock()
 _NAMES = itertools.count(1)
@@ -111,7 +111,7 @@ class _Projection:
             out += (key, "true" if is_empty(get(name)) else "false")
         for name, key in self._number_keys:
             value = get(name)
-            if _number(value) and value == value:  # NaN orders with nothing: no key
+            if is_number(value) and value == value:  # NaN orders with nothing: no key
                 out += (key, _number_text(value))
         for name, key in self._changed_keys:
             out += (key, "true" if name in changed else "false")
@@ -124,10 +124,6 @@ class _Projection:
 _TEXT_TOKENS: dict[str, str] = {}  # picklist values repeat: their tokens are kept
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _token(value: Any) -> str:
     """A text that is the same for two values exactly when `same_value` says they are equal."""
     if type(value) is str:
@@ -138,7 +134,7 @@ def _token(value: Any) -> str:
         return "z"
     if isinstance(value, bool):
         return "b:1" if value else "b:0"
-    if _number(value):
+    if is_number(value):
         return f"n:{as_double(value) + 0.0!r}"  # + 0.0 turns -0.0 into 0.0; NaN equals no constant
     text = str(value)
     token = _TEXT_TOKENS.get(text)
@@ -166,7 +162,7 @@ def _json(value: Any) -> str:
         return "{" + ",".join(f"{_json(str(k))}:{_json(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list | tuple):
         return "[" + ",".join(_json(v) for v in value) + "]"
-    if _number(value):
+    if is_number(value):
         return _number_text(value)
     return json.dumps(value, ensure_ascii=False)
 

@@ -17,7 +17,6 @@ from pydantic import (
 )
 
 Kind = Literal["created", "updated", "deleted"]
-KINDS: tuple[Kind, ...] = ("created", "updated", "deleted")
 
 # A record's field value as CRMs send it: text (dates and ids travel as text), a number, a
 # boolean, or null. Nested values are not part of a CRM record's flat field list.
@@ -71,6 +70,11 @@ def same_value(a: Any, b: Any) -> bool:
     if isinstance(a, int | float) and isinstance(b, int | float):
         return as_double(a) == as_double(b)
     return type(a) is type(b) and a == b
+
+
+def is_number(value: Any) -> bool:
+    """A number as the rules see one: an int or a float, but not a boolean."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def as_double(value: int | float) -> float:

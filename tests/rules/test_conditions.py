@@ -15,8 +15,6 @@ from rules.conditions import (
     Compare,
     ConditionError,
     Not,
-    changed_of,
-    fields_of,
     holds,
     parse_condition,
     simplify,
@@ -116,23 +114,6 @@ def test_conditions_print_readably() -> None:
     assert str(parse_condition({"Type": "Call"})) == "Type = 'Call'"
     assert str(parse_condition({"Amount": {"gte": 5}})) == "Amount gte 5"
     assert str(parse_condition({"changed": ["A", "B"]})) == "changed A, B"
-
-
-def test_fields_and_changed_of_a_tree() -> None:
-    cond = parse_condition(
-        {
-            "all": [
-                {"A": 1},
-                {"not": {"B": {"empty": True}}},
-                {"any": [{"changed": "C"}, {"changed": ["D", "A"]}]},
-            ]
-        }
-    )
-    assert fields_of(cond) == {"A", "B"}
-    assert changed_of(cond) == {"C", "D", "A"}
-
-
-# --- Parsing: errors and where they point -------------------------------------------------------
 
 
 def test_unknown_operator_suggests_the_close_one() -> None:
