@@ -255,6 +255,19 @@ def simplify(cond: Condition, changed_is: bool | None = None) -> Condition:
     return cond
 
 
+def fields_read(cond: Condition) -> set[str]:
+    """The record fields a condition reads (compared or watched for change)."""
+    if isinstance(cond, Compare):
+        return {cond.field}
+    if isinstance(cond, Changed):
+        return set(cond.fields)
+    if isinstance(cond, Not):
+        return fields_read(cond.item)
+    if isinstance(cond, All | Any_):
+        return set().union(*(fields_read(c) for c in cond.items))
+    return set()
+
+
 def _order(a: Any, b: Any, test: Callable[[Any, Any], bool]) -> bool:
     if is_number(a) and is_number(b):
         return test(as_double(a), as_double(b))

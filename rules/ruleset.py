@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .conditions import Condition, simplify
+from .conditions import Condition, fields_read, simplify
 from .engine import Entry, Network
 from .schema import Pack, Rule
+from .templates import placeholders
 
 LIVE_KINDS = ("created", "updated")
 SITUATION = "~situation"
@@ -107,6 +108,30 @@ class RuleSet:
     def prompting(self, obj: str) -> bool:
         """Whether a rule on `obj` may show a prompt (then the previous snapshot matters)."""
         return obj in self._prompting
+
+    def fields(self, obj: str) -> frozenset[str]:
+        """Every field the enabled rules on `obj` read: conditions, `require`, defaults, templates.
+
+        The worker fetches those an event did not carry before evaluating it.
+        """
+        names: set[str] = {"Id"}
+        for item in self.for_object(obj):
+            if not item.rule.enabled:
+                continue
+            then = item.rule.then
+            names |= fields_read(item.condition) | set(then.require) | set(then.default)
+            texts: list[str] = []
+            if then.prompt is not None:
+                texts += [then.prompt] if isinstance(then.prompt, str) else then.prompt.values()
+            if then.task is not None:
+                task = then.task
+                texts += [task.subject, task.owner, task.related_to]
+                if obj in ("Task", "Event"):
+                    texts.append("{WhatId}")
+            for text in texts:
+                names |= set(placeholders(text))
+        names.discard("missing")
+        return frozenset(names)
 
     def get(self, rule_id: str) -> LoadedRule | None:
         return next((r for r in self.rules if r.id == rule_id), None)

@@ -655,3 +655,29 @@ def test_big_packs_load_and_evaluate() -> None:
     d = evaluate(ruleset, event("Opportunity", "updated", {"StageName": "Stage 3"}))
     assert d.matched == []
     assert d.missing == {} and d.defaults == {}
+
+
+def test_fields_lists_what_the_rules_on_an_object_read():
+    ruleset = load_text(
+        """
+pack: p
+rules:
+  - id: r
+    object: Task
+    if: {all: [{Status: Completed}, {changed: Status}]}
+    then:
+      require: [Outcome__c]
+      default: {Priority: Normal}
+      prompt: "Hi {Subject}: {missing}"
+      task: {subject: "Follow up {Account_Name__c}", due_in: 2 days}
+  - id: off
+    object: Task
+    enabled: false
+    if: {all: [{Secret__c: x}]}
+    then: {require: [Hidden__c]}
+"""
+    )
+    assert ruleset.fields("Task") == {
+        "Id", "Status", "Outcome__c", "Priority", "Subject", "Account_Name__c", "OwnerId", "WhatId"
+    }
+    assert ruleset.fields("Lead") == {"Id"}
