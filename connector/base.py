@@ -1,0 +1,146 @@
+"""The connector protocol: what Lastmile needs from a CRM, and the errors a CRM call can end in.
+
+The worker talks to a CRM only through `Connector`; the Salesforce connector and test doubles are
+implementations. Write-backs are typed values, never loose dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Literal, Protocol
+
+from rules.records import FieldValue
+
+
+@dataclass(frozen=True)
+class TaskWrite:
+    """A follow-up task, created idempotently: `key` goes to the external-id field
+    (`Lastmile_Key__c`), so writing the same key twice leaves one task."""
+
+    key: str  # rule + record + occasion; at most 255 characters
+    subject: str
+    due: date
+    owner: str | None = None
+    what_id: str | None = None
+    priority: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class WriteBack:
+    """What one event asks to write: record fields (defaults and the prompt field; None clears a
+    field) and follow-up tasks. `if_unmodified_since` makes the record update conditional."""
+
+    object: str
+    record_id: str
+    fields: Mapping[str, FieldValue] = field(default_factory=dict)
+    tasks: tuple[TaskWrite, ...] = ()
+    if_unmodified_since: datetime | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.fields and not self.tasks
+
+
+Status = Literal["applied", "conflict", "failed", "nothing"]
+
+
+@dataclass(frozen=True)
+class CrmProblem:
+    """An error as the CRM reported it (Salesforce: errorCode, message, fields)."""
+
+    code: str
+    message: str
+    fields: tuple[str, ...] = ()
+    status: int | None = None
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """How one WriteBack ended.
+
+    - applied: the record update (if any) and every task are written;
+    - conflict: the record changed after the event (HTTP 412); nothing was written; re-read and
+      re-evaluate;
+    - failed: a permanent error (bad field, no access); `problems` says what;
+    - nothing: the WriteBack was empty, no call was made.
+    """
+
+    record_id: str
+    status: Status
+    task_ids: Mapping[str, str] = field(default_factory=dict)  # TaskWrite.key -> CRM id
+    problems: tuple[CrmProblem, ...] = ()
+
+
+@dataclass(frozen=True)
+class RecordState:
+    """A record as read from the CRM: the fields asked for, and when it last changed."""
+
+    object: str
+    record_id: str
+    fields: Mapping[str, FieldValue]
+    last_modified: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ApiUsage:
+    """API calls used and allowed today, as the CRM last reported (Sforce-Limit-Info)."""
+
+    used: int
+    limit: int
+    calls: int  # calls this connector made since it started (retries included)
+
+
+class Connector(Protocol):
+    def read(self, object: str, record_id: str, fields: Iterable[str]) -> RecordState:
+        """The record's current values of `fields`. Raises NotFound, CrmError, TransientError."""
+        ...
+
+    def apply(self, writes: Sequence[WriteBack]) -> list[WriteResult]:
+        """Write back, one result per WriteBack in order, in as few API calls as it can.
+
+        Raises TransientError when the CRM could not be reached after retries, and LimitExceeded
+        while writes are paused; then nothing of the batch is known to be written and the caller
+        tries again later (task upserts and conditional updates make that safe).
+        """
+        ...
+
+    def usage(self) -> ApiUsage | None: ...
+
+    def check(self) -> None:
+        """Authenticate (or renew the session) and make one cheap call; raises on failure."""
+        ...
+
+
+class ConnectorError(Exception):
+    """Base of the errors a connector raises."""
+
+
+class AuthError(ConnectorError):
+    """Credentials refused, or a renewed session refused again."""
+
+
+class NotFound(ConnectorError):
+    """The record does not exist (or was deleted)."""
+
+
+class CrmError(ConnectorError):
+    """A permanent error: retrying will not help. Carries the CRM's own code and message."""
+
+    def __init__(self, problems: Sequence[CrmProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(f"{p.code}: {p.message}" for p in self.problems))
+
+
+class TransientError(ConnectorError):
+    """The CRM could not be reached or answered 5xx / UNABLE_TO_LOCK_ROW after the retries."""
+
+
+class LimitExceeded(TransientError):
+    """REQUEST_LIMIT_EXCEEDED: writes are paused until `retry_after` (a UTC time)."""
+
+    def __init__(self, message: str, retry_after: datetime | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,0 +1,36 @@
+"""Prometheus metrics (served at /metrics). Labels are sources, outcomes and rule ids: never
+record ids or field values."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+EVENTS_RECEIVED = Counter(
+    "lastmile_events_received",
+    "Events accepted into the inbox (duplicates counted apart)",
+    ["source", "duplicate"],
+    registry=REGISTRY,
+)
+REQUESTS_REFUSED = Counter(
+    "lastmile_webhook_refused",
+    "Webhook requests refused with a 4xx, by reason",
+    ["source", "reason"],
+    registry=REGISTRY,
+)
+EVENTS_PROCESSED = Counter(
+    "lastmile_events_processed",
+    "Events processed, by outcome (applied, nothing, skipped, conflict_retried, failed, dead)",
+    ["source", "outcome"],
+    registry=REGISTRY,
+)
+PROCESSING_SECONDS = Histogram(
+    "lastmile_processing_seconds",
+    "From taking an event off the inbox to its write-back done",
+    registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+RULE_FIRINGS = Counter(
+    "lastmile_rule_firings", "Rules that matched an event", ["rule"], registry=REGISTRY
+)

@@ -1,0 +1,52 @@
+"""Lastmile's settings: one object, read once from `LASTMILE_*` variables (or a .env file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with the defaults of embedded mode on one machine."""
+
+    model_config = SettingsConfigDict(env_prefix="LASTMILE_", env_file=None, extra="ignore")
+
+    rules: Path | None = None  # the rules directory; None: the examples shipped with Lastmile
+    database_url: str = "sqlite:///lastmile.db"
+    broker_url: str | None = None  # set: Celery dispatch (issue 6); unset: an embedded worker
+
+    # Salesforce: a session (instance URL + session id), username + password + security token,
+    # or OAuth 2.0 JWT bearer (consumer key + private key file).
+    salesforce_instance_url: str | None = None
+    salesforce_session_id: SecretStr | None = None
+    salesforce_username: str | None = None
+    salesforce_password: SecretStr | None = None
+    salesforce_security_token: SecretStr | None = None
+    salesforce_consumer_key: str | None = None
+    salesforce_private_key_file: Path | None = None
+    salesforce_domain: str = "login"  # "login" (production) or "test" (sandbox org)
+    salesforce_api_version: str = "62.0"
+    salesforce_ca_bundle: Path | None = None  # a certificate to trust (the sandbox CRM's)
+    salesforce_org_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)  # Outbound Message allowlist
+
+    integration_user_id: str | None = None  # events by this user cause no writes (no loops)
+    webhook_secret: SecretStr | None = None  # Standard Webhooks `whsec_...`; several: comma
+    admin_token: SecretStr | None = None
+    prompt_field: str = "Lastmile_Prompt__c"
+    task_key_field: str = "Lastmile_Key__c"
+
+    max_body_bytes: int = 1_000_000
+    max_json_depth: int = 32
+    max_attempts: int = 8  # then an event is parked as dead
+    log_level: str = "info"
+
+    _split = field_validator("salesforce_org_ids", mode="before")(_csv)
