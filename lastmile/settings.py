@@ -36,7 +36,9 @@ class Settings(BaseSettings):
     salesforce_domain: str = "login"  # "login" (production) or "test" (sandbox org)
     salesforce_api_version: str = "62.0"
     salesforce_ca_bundle: Path | None = None  # a certificate to trust (the sandbox CRM's)
-    salesforce_org_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)  # Outbound Message allowlist
+    salesforce_org_ids: Annotated[list[str], NoDecode] = Field(
+        default_factory=list
+    )  # Outbound Message allowlist
 
     integration_user_id: str | None = None  # events by this user cause no writes (no loops)
     webhook_secret: SecretStr | None = None  # Standard Webhooks `whsec_...`; several: comma
