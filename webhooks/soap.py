@@ -1,0 +1,248 @@
+"""Salesforce Outbound Messages (SOAP 1.1): parse a `notifications` message into RecordEvents,
+and write the `notificationsResponse` Ack and the SOAP Fault envelopes.
+
+Values: an Outbound Message carries every field as text, without its type, so the text is read
+the way Salesforce writes each type, and the result matches what its REST API returns for the
+same record (the worker compares the two):
+
+- `true` / `false` become booleans;
+- an integer without leading zeros (`1260`, `-3`) becomes an int; a decimal (`50000.0`) or
+  Java's exponent form (`1.0E7`, how Salesforce writes large doubles) becomes a float;
+- a datetime (`2026-01-08T13:42:10.000Z`) becomes the REST form in UTC with milliseconds,
+  `2026-01-08T13:42:10.000+0000`; a date (`2026-01-08`) and a time stay as sent;
+- anything else stays text: `0612345678`, `+31`, ` 42` and `1e5` are not numbers; so do `Id`
+  and the standard reference fields (`OwnerId`, `WhatId`, ...: names ending in `Id`).
+
+A text field whose whole value is exactly such a number or boolean is read as one: without the
+object's describe there is no telling them apart.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from xml.etree.ElementTree import Element, ParseError
+from xml.sax.saxutils import escape
+
+import structlog
+from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden
+from defusedxml.ElementTree import fromstring
+from pydantic import ValidationError
+
+from rules.records import FieldValue, RecordEvent
+
+from .errors import InvalidBody, InvalidEvent, TooLarge
+
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+OUTBOUND = "http://soap.sforce.com/2005/09/outbound"
+SOBJECT = "urn:sobject.enterprise.soap.sforce.com"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+CONTENT_TYPE = "text/xml; charset=utf-8"
+
+log = structlog.get_logger("lastmile.webhooks")
+
+EVENT_ID_PREFIX = "sfom:"
+
+ACK = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    f'<soapenv:Envelope xmlns:soapenv="{SOAP_ENV}">'
+    "<soapenv:Body>"
+    f'<notificationsResponse xmlns="{OUTBOUND}"><Ack>true</Ack></notificationsResponse>'
+    "</soapenv:Body>"
+    "</soapenv:Envelope>"
+).encode()
+
+_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_FLOAT = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+(?:E-?[0-9]+)?|E-?[0-9]+)")
+_DATETIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?"
+    r"(?:Z|[+-][0-9]{2}:?[0-9]{2})"
+)
+# Characters XML 1.0 cannot carry, removed from fault strings.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """The parts of a `notifications` message Lastmile uses."""
+
+    organization_id: str
+    notifications: tuple[Element, ...]
+
+
+def fault(message: str, *, client: bool = True) -> bytes:
+    """A SOAP 1.1 Fault envelope: faultcode Client (the sender's mistake) or Server."""
+    code = "soapenv:Client" if client else "soapenv:Server"
+    text = escape(_NOT_XML.sub("", message))
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<soapenv:Envelope xmlns:soapenv="{SOAP_ENV}">'
+        "<soapenv:Body><soapenv:Fault>"
+        f"<faultcode>{code}</faultcode><faultstring>{text}</faultstring>"
+        "</soapenv:Fault></soapenv:Body>"
+        "</soapenv:Envelope>"
+    ).encode()
+
+
+def parse_message(body: bytes, *, max_notifications: int) -> OutboundMessage:
+    """Parse the envelope (entities, DTDs and external references refused) down to the
+    notifications; raise `InvalidBody` saying what is wrong, `TooLarge` past the count."""
+    try:
+        root = fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DTDForbidden:
+        raise InvalidBody("a DTD is not allowed in an Outbound Message") from None
+    except EntitiesForbidden:
+        raise InvalidBody("XML entity declarations are not allowed") from None
+    except DefusedXmlException:
+        raise InvalidBody("external references are not allowed") from None
+    except ParseError as exc:
+        # expat's message names only a position, never the content
+        raise InvalidBody(f"malformed XML: {exc}") from None
+    except (ValueError, LookupError):
+        raise InvalidBody("malformed XML: unreadable encoding") from None
+
+    if root.tag != f"{{{SOAP_ENV}}}Envelope":
+        raise InvalidBody("not a SOAP 1.1 envelope (soapenv:Envelope expected)")
+    body_el = root.find(f"{{{SOAP_ENV}}}Body")
+    notifications = body_el.find(f"{{{OUTBOUND}}}notifications") if body_el is not None else None
+    if notifications is None:
+        raise InvalidBody(f"no notifications element in namespace {OUTBOUND} in the SOAP Body")
+    organization_id = _text(notifications.find(f"{{{OUTBOUND}}}OrganizationId"))
+    if not organization_id:
+        raise InvalidBody("the message has no OrganizationId")
+    items = notifications.findall(f"{{{OUTBOUND}}}Notification")
+    if not items:
+        raise InvalidBody("the message has no Notification")
+    if len(items) > max_notifications:
+        raise TooLarge(f"{len(items)} notifications in one message; at most {max_notifications}")
+    return OutboundMessage(organization_id.strip(), tuple(items))
+
+
+def to_events(message: OutboundMessage, *, received_at: datetime) -> list[RecordEvent]:
+    """One RecordEvent per notification; raise `InvalidEvent` listing every invalid one."""
+    events: list[RecordEvent] = []
+    problems: list[dict[str, str]] = []
+    for number, notification in enumerate(message.notifications, start=1):
+        try:
+            events.append(_event(notification, received_at))
+        except InvalidBody as exc:
+            problems.append({"loc": f"Notification {number}", "message": exc.message})
+        except ValidationError as exc:
+            problems.extend(
+                {
+                    "loc": ".".join([f"Notification {number}", *map(str, err["loc"])])[:200],
+                    "message": err["msg"],
+                }
+                for err in exc.errors(include_input=False, include_url=False)
+            )
+    if problems:
+        raise InvalidEvent("invalid notifications", problems=problems)
+    return events
+
+
+def _event(notification: Element, received_at: datetime) -> RecordEvent:
+    notification_id = _text(notification.find(f"{{{OUTBOUND}}}Id"))
+    if not notification_id:
+        raise InvalidBody("no notification Id")
+    sobject = notification.find(f"{{{OUTBOUND}}}sObject")
+    if sobject is None:
+        raise InvalidBody("no sObject")
+    xsi_type = sobject.get(f"{{{XSI}}}type")
+    if not xsi_type:
+        raise InvalidBody("the sObject has no xsi:type")
+    fields = read_fields(sobject)
+    record_id = fields.get("Id")
+    if not isinstance(record_id, str) or not record_id:
+        raise InvalidBody("the sObject has no Id")
+
+    modified = _datetime_field(fields, "LastModifiedDate")
+    created = _datetime_field(fields, "CreatedDate")
+    if modified is None:
+        # Without it the event is dated on receipt and write-backs cannot be made conditional.
+        log.warning(
+            "outbound_message_lacks_field",
+            field="LastModifiedDate",
+            hint="add LastModifiedDate, CreatedDate and LastModifiedById to the Outbound Message",
+            record_id=record_id,
+        )
+    modified_by = fields.get("LastModifiedById")
+    return RecordEvent(
+        id=EVENT_ID_PREFIX + notification_id.strip(),
+        source="salesforce",
+        object=xsi_type.rpartition(":")[2],
+        record_id=record_id,
+        kind="created" if created is not None and created == modified else "updated",
+        occurred_at=modified or received_at,
+        actor=modified_by if isinstance(modified_by, str) else None,
+        fields=fields,
+    )
+
+
+def read_fields(sobject: Element) -> dict[str, FieldValue]:
+    """The sObject's fields by API name, values converted as the module docstring says.
+
+    Elements outside the sObject namespace, and nested ones (no flat field), are skipped.
+    """
+    fields: dict[str, FieldValue] = {}
+    prefix = f"{{{SOBJECT}}}"
+    for child in sobject:
+        if not isinstance(child.tag, str) or not child.tag.startswith(prefix) or len(child):
+            continue
+        name = child.tag[len(prefix) :]
+        if child.get(f"{{{XSI}}}nil") in ("true", "1"):
+            fields[name] = None
+        elif name.endswith("Id"):  # an id is text, even one that looks like a number
+            fields[name] = child.text or ""
+        else:
+            fields[name] = convert(child.text or "")
+    return fields
+
+
+def convert(text: str) -> FieldValue:
+    """One field's text as the value Salesforce's REST API would give (see the module doc)."""
+    if text == "true":
+        return True
+    if text == "false":
+        return False
+    if _INT.fullmatch(text):
+        return int(text) if len(text) <= 19 else text
+    if _FLOAT.fullmatch(text):
+        number = float(text)
+        return number if math.isfinite(number) else text
+    if _DATETIME.fullmatch(text):
+        moment = _parse_datetime(text)
+        if moment is not None:
+            return rest_datetime(moment)
+    return text
+
+
+def rest_datetime(moment: datetime) -> str:
+    """A datetime as Salesforce's REST API writes one: `2026-01-08T13:42:10.000+0000`."""
+    utc = moment.astimezone(UTC)
+    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}+0000"
+
+
+def _parse_datetime(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _datetime_field(fields: dict[str, FieldValue], name: str) -> datetime | None:
+    value = fields.get(name)
+    if value is None:
+        return None
+    moment = _parse_datetime(value) if isinstance(value, str) else None
+    if moment is None:
+        raise InvalidBody(f"{name} is not a datetime")
+    return moment
+
+
+def _text(element: Element | None) -> str | None:
+    if element is None or element.get(f"{{{XSI}}}nil") in ("true", "1"):
+        return None
+    return element.text
