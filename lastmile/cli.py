@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from importlib import resources
+import time
 from pathlib import Path
 from typing import Any
 
@@ -209,43 +209,91 @@ def schema(output: str | None) -> None:
         click.echo(text)
 
 
-def example_dir() -> Path:
-    """The example rule packs and events shipped inside the package."""
-    return Path(str(resources.files("lastmile.examples")))
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file of KEY=value lines (LASTMILE_* names, as `lastmile sandbox` prints them); "
+    "environment variables take precedence.",
+)
+def serve(host: str, port: int, config_file: Path | None) -> None:
+    """Run the webhook receiver with its embedded worker under gunicorn (LASTMILE_* settings)."""
+    from .logs import configure_logging
+    from .runtime import ConfigError, Runtime
+    from .serve import serve as run
+    from .settings import Settings
+
+    try:
+        settings = Settings(_env_file=config_file)
+    except ValidationError as exc:
+        raise click.ClickException(f"bad LASTMILE_* setting: {exc}") from None
+    configure_logging(settings.log_level)
+    try:  # fail here, before gunicorn forks, with a message a person can act on
+        Runtime.build(settings).store.ping()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    run(host, port, lambda: Runtime.build(settings))
 
 
 @main.command()
-def demo() -> None:
-    """Show Lastmile on its embedded example rules: check, test and explain sample events."""
-    base = example_dir()
-    rules_dir, events_dir = base / "rules", base / "events"
-    click.echo(
-        click.style(f"Lastmile {__version__}: the example rule packs in {rules_dir}", bold=True)
-    )
-    catalog = _catalog((str(rules_dir),))
-    rs = catalog.ruleset
-    click.echo(f"{len(rs.rules)} rules in {len(rs.packs)} packs on {', '.join(rs.objects)}\n")
-    results = run_catalog(catalog)
-    passed = sum(r.ok for r in results)
-    click.echo(
-        f"rule tests: {passed} of {len(results)} pass "
-        f"({sum(r.status == 'todo' for r in results)} todo)"
-    )
-    for result in results:
-        _print_result(result, verbose=False)
-    for path in sorted(events_dir.glob("*.json")):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if "kind" not in data:
-            continue  # a previous snapshot, not an event
-        click.echo(click.style(f"\n── {path.name} " + "─" * 40, bold=True))
-        event = RecordEvent.model_validate(data)
-        _explain_text(event, evaluate(rs, event, trace=True), False)
-    click.echo(
-        f"\nTry: lastmile rules explain {rules_dir} --event {events_dir}/<event>.json --json"
-        f"\n     lastmile rules test {rules_dir} -v"
-    )
-    if passed != len(results):
-        sys.exit(1)
+@click.option("--port", default=8000, show_default=True, help="Receiver port (0: any free).")
+@click.option("--sandbox-port", default=8443, show_default=True, help="Sandbox CRM port.")
+@click.option(
+    "--rules",
+    "rules_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Rules directory (default: the example packs shipped with Lastmile).",
+)
+@click.option(
+    "--data",
+    "data_dir",
+    default=".lastmile/demo",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the demo keeps its files.",
+)
+@click.option(
+    "--exit-after",
+    type=float,
+    default=None,
+    help="Stop after this many seconds (for scripts); default: run until Ctrl-C.",
+)
+def demo(
+    port: int, sandbox_port: int, rules_dir: Path | None, data_dir: Path, exit_after: float | None
+) -> None:
+    """Everything on one machine: sandbox CRM, receiver, worker and the example rules."""
+    from .demo import Demo
+    from .logs import configure_logging
+
+    configure_logging("warning")
+    with Demo(data_dir, port=port, sandbox_port=sandbox_port, rules=rules_dir) as run:
+        assert run.sandbox is not None and run.runtime is not None
+        status = run.runtime.rules.status()
+        click.echo(click.style(f"Lastmile {__version__} demo", bold=True))
+        click.echo(f"  rules       {status.rules} rules, version {status.version}")
+        click.echo(
+            f"  sandbox CRM {run.sandbox.instance_url}/   (record pages; trust "
+            f"{run.sandbox.ca_bundle} or accept the warning)"
+        )
+        click.echo(f"  receiver    {run.receiver_url}/readyz   {run.receiver_url}/metrics")
+        click.echo(f"  admin token {run.admin_token}   (for {run.receiver_url}/api/events)")
+        click.echo("")
+        run.show_one_save(click.echo)
+        click.echo(
+            "\nEdit a record in the sandbox pages: its page shows the prompt, defaults and "
+            "follow-up task within a second. Ctrl-C stops everything."
+        )
+        try:
+            if exit_after is not None:
+                time.sleep(exit_after)
+            else:
+                while True:
+                    time.sleep(3600)
+        except KeyboardInterrupt:
+            click.echo("stopping")
 
 
 if __name__ == "__main__":

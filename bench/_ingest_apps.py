@@ -1,0 +1,45 @@
+"""The two WSGI apps `ingest_bench.py` compares (imported by gunicorn in its own process)."""
+
+from __future__ import annotations
+
+from flask import Flask, Response
+
+ACK = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
+    '<soapenv:Body><notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound">'
+    "<Ack>true</Ack></notificationsResponse></soapenv:Body></soapenv:Envelope>"
+)
+
+
+def _bare() -> Flask:
+    app = Flask("bare")
+
+    @app.post("/webhooks/salesforce")
+    def ack() -> Response:
+        return Response(ACK, content_type="text/xml; charset=utf-8")
+
+    return app
+
+
+def _lastmile() -> Flask:
+    """The receiver's intake path: parse, check the org, store in the inbox, Ack (no worker)."""
+    from lastmile.logs import configure_logging
+    from lastmile.store import Store
+
+    from lastmile.settings import Settings
+    from webhooks import create_app
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    store = Store.from_settings(settings)
+    store.upgrade()
+    return create_app(settings, store)
+
+
+def __getattr__(name: str) -> Flask:  # build only the app gunicorn asks for
+    if name == "bare":
+        return _bare()
+    if name == "lastmile":
+        return _lastmile()
+    raise AttributeError(name)

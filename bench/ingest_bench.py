@@ -1,0 +1,191 @@
+"""Ingest benchmark: Outbound Messages acknowledged per second, and acknowledgement latency.
+
+Runs, in one go and under the same gunicorn settings as `lastmile serve`:
+  1. a bare Flask endpoint that answers the Ack envelope without reading anything (the baseline);
+  2. Lastmile's `/webhooks/salesforce`: parse, verify the org, store in the SQLite inbox, Ack.
+The load comes from wrk (Debian package `wrk`) on loopback, each request a distinct notification.
+Processing (rules, write-backs) is off here: this measures the acknowledgement path only; see
+`--e2e` for save -> write-back latency against the sandbox CRM.
+
+    python bench/ingest_bench.py [--seconds 10] [--connections 16] [--e2e]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ORG = "00D5e000000AbCdEAM"
+
+LUA = r"""
+counter = 0
+request = function()
+  counter = counter + 1
+  local id = string.format("04l%06d%09d", math.random(0, 999999), counter)
+  local body = string.format(BODY, id, id)
+  return wrk.format("POST", nil, {["Content-Type"] = "text/xml; charset=utf-8",
+                                  ["SOAPAction"] = '""'}, body)
+end
+"""
+
+SOAP = """<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
+ xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+ <soapenv:Body>
+  <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
+   <OrganizationId>{org}</OrganizationId>
+   <ActionId>04k5e000000AbCdAAK</ActionId>
+   <SessionId xsi:nil="true"/>
+   <EnterpriseUrl>https://example.my.salesforce.com/services/Soap/c/62.0/00D5e000000AbCd</EnterpriseUrl>
+   <PartnerUrl>https://example.my.salesforce.com/services/Soap/u/62.0/00D5e000000AbCd</PartnerUrl>
+   <Notification>
+    <Id>%s</Id>
+    <sObject xsi:type="sf:Task" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+     <sf:Id>00T5e00000%s</sf:Id>
+     <sf:CreatedDate>2026-11-24T10:00:00.000Z</sf:CreatedDate>
+     <sf:LastModifiedById>0055e000001AbCdAAK</sf:LastModifiedById>
+     <sf:LastModifiedDate>2026-11-24T10:05:00.000Z</sf:LastModifiedDate>
+     <sf:OwnerId>0055e000001AbCdAAK</sf:OwnerId>
+     <sf:Status>Completed</sf:Status>
+     <sf:Subject>Call</sf:Subject>
+     <sf:Type>Call</sf:Type>
+     <sf:Description xsi:nil="true"/>
+    </sObject>
+   </Notification>
+  </notifications>
+ </soapenv:Body>
+</soapenv:Envelope>
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_up(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+def _gunicorn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen:
+    from lastmile.serve import GUNICORN_DEFAULTS
+
+    args = [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}"]
+    args += ["--workers", str(GUNICORN_DEFAULTS["workers"])]
+    args += ["--worker-class", GUNICORN_DEFAULTS["worker_class"]]
+    args += ["--threads", str(GUNICORN_DEFAULTS["threads"]), "--log-level", "warning"]
+    return subprocess.Popen(args, cwd=HERE, env=env)
+
+
+def _wrk(url: str, seconds: int, connections: int, script: Path) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+    def pct(p: str) -> float:
+        m = re.search(rf"^\s*{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        return float(m.group(1)) * unit[m.group(2)] if m else float("nan")
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return {
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "p50_ms": pct("50"),
+        "p99_ms": pct("99"),
+        "non_2xx": float(non2xx.group(1)) if non2xx else 0.0,
+    }
+
+
+def ingest(seconds: int, connections: int) -> None:
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install wrk")
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "soap.lua"
+        body = SOAP.replace("{org}", ORG).replace("\n", "\\n").replace('"', '\\"')
+        script.write_text(f'BODY = "{body}"\n' + LUA)
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(HERE.parent),
+            "LASTMILE_DATABASE_URL": f"sqlite:///{tmp}/bench.db",
+            "LASTMILE_SALESFORCE_ORG_IDS": ORG,
+            "LASTMILE_LOG_LEVEL": "warning",
+        }
+        rows = []
+        for name, app in (
+            ("bare Flask Ack", "_ingest_apps:bare"),
+            ("Lastmile", "_ingest_apps:lastmile"),
+        ):
+            port = _free_port()
+            proc = _gunicorn(app, port, env)
+            try:
+                _wait_up(port)
+                _wrk(f"http://127.0.0.1:{port}/webhooks/salesforce", 2, connections, script)  # warm
+                rows.append(
+                    (
+                        name,
+                        _wrk(
+                            f"http://127.0.0.1:{port}/webhooks/salesforce",
+                            seconds,
+                            connections,
+                            script,
+                        ),
+                    )
+                )
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(30)
+        base = rows[0][1]["rps"] or 1.0
+        print(
+            f"\n{'endpoint':<16} {'events/s':>10} {'vs bare':>8} {'p50 ms':>8} "
+            f"{'p99 ms':>8} {'non-2xx':>8}"
+        )
+        for name, r in rows:
+            print(
+                f"{name:<16} {r['rps']:>10.0f} {r['rps'] / base:>8.2f} {r['p50_ms']:>8.2f} "
+                f"{r['p99_ms']:>8.2f} {r['non_2xx']:>8.0f}"
+            )
+        print(
+            f"({seconds} s each, {connections} connections, wrk -t2, gunicorn gthread "
+            f"1 process x 8 threads, {os.cpu_count()} cores)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--e2e", action="store_true", help="also save -> write-back latency")
+    parser.add_argument("--rate", type=float, default=100.0, help="e2e saves per second")
+    args = parser.parse_args()
+    ingest(args.seconds, args.connections)
+    if args.e2e:
+        from _e2e_latency import run
+
+        print(json.dumps(run(rate=args.rate, seconds=args.seconds), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,10 @@
+# Gunicorn settings for the Lastmile receiver (the same ones `lastmile serve` uses):
+#   gunicorn -c deploy/gunicorn.conf.py 'lastmile.wsgi:create_app()'
+# Embedded mode needs ONE worker process (its worker thread orders events per record);
+# scale out with Celery workers (LASTMILE_BROKER_URL), not with more gunicorn processes.
+import os
+
+from lastmile.serve import GUNICORN_DEFAULTS
+
+globals().update(GUNICORN_DEFAULTS)
+bind = os.environ.get("LASTMILE_BIND", "0.0.0.0:8000")

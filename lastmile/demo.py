@@ -1,0 +1,127 @@
+"""`lastmile demo`: the whole loop on one machine, with no configuration.
+
+The sandbox CRM, the receiver with its embedded worker, and the example rules: a record saved in
+the sandbox goes out as an Outbound Message, the rules decide, and the write-back shows on the
+record page. A scripted save at the start shows it happen in the terminal too.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from werkzeug.serving import make_server
+
+from connector.sandbox import Sandbox
+from lastmile.runtime import Runtime
+from lastmile.settings import Settings
+
+Echo = Callable[[str], None]
+
+
+def settings_for(sandbox: Sandbox, rules: Path | None, data_dir: Path, **more: Any) -> Settings:
+    """Settings that connect Lastmile to a sandbox CRM (what `lastmile sandbox` prints)."""
+    values = {
+        key.removeprefix("LASTMILE_").lower(): value for key, value in sandbox.settings().items()
+    }
+    return Settings(
+        **values,
+        rules=rules,
+        database_url=f"sqlite:///{data_dir / 'lastmile.db'}",
+        **more,
+    )
+
+
+class Demo:
+    """Sandbox CRM + receiver + worker, started together and stopped together."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int = 8000,
+        sandbox_port: int = 8443,
+        rules: Path | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.port, self.sandbox_port, self.rules_dir = port, sandbox_port, rules
+        self.admin_token = secrets.token_urlsafe(18)
+        self._stack = ExitStack()
+        self.sandbox: Sandbox | None = None
+        self.runtime: Runtime | None = None
+        self.receiver_url = ""
+
+    def start(self) -> Demo:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            sandbox = Sandbox(self.data_dir / "sandbox", port=self.sandbox_port).start()
+            self._stack.callback(sandbox.stop)
+            sandbox.seed_demo()
+            settings = settings_for(
+                sandbox, self.rules_dir, self.data_dir, admin_token=self.admin_token
+            )
+            runtime = Runtime.build(settings).start()
+            self._stack.callback(runtime.stop)
+            server = make_server("127.0.0.1", self.port, runtime.app(), threaded=True)
+            thread = threading.Thread(target=server.serve_forever, name="lastmile-http")
+            thread.start()
+            self._stack.callback(thread.join, 10)
+            self._stack.callback(server.shutdown)
+            self.receiver_url = f"http://127.0.0.1:{server.server_port}"
+            for obj in runtime.rules().objects:
+                sandbox.outbound(obj, f"{self.receiver_url}/webhooks/salesforce")
+        except BaseException:
+            self._stack.close()
+            raise
+        self.sandbox, self.runtime = sandbox, runtime
+        return self
+
+    def stop(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> Demo:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def show_one_save(self, echo: Echo, timeout: float = 10.0) -> float | None:
+        """Complete a seeded client call as the sales user and wait for Lastmile's write-back.
+
+        Returns the seconds from save to write-back, or None if none came within `timeout`.
+        """
+        assert self.sandbox is not None and self.runtime is not None
+        sandbox, prompt_field = self.sandbox, self.runtime.settings.prompt_field
+        call_id = sandbox.save_as(
+            sandbox.sales_user_id,
+            "Task",
+            {
+                "Subject": "Call: mortgage renewal",
+                "Type": "Call",
+                "Status": "Not Started",
+                "WhatId": sandbox.demo_record_ids.get("Opportunity"),
+            },
+        )
+        started = time.monotonic()
+        sandbox.save_as(sandbox.sales_user_id, "Task", {"Status": "Completed"}, record_id=call_id)
+        echo(
+            f"Saved a completed client call as the sales user: {sandbox.record_url('Task', call_id)}"
+        )
+        while time.monotonic() - started < timeout:
+            record = sandbox.get("Task", call_id)
+            if record.get(prompt_field):
+                elapsed = time.monotonic() - started
+                echo(f"Within {elapsed:.2f} s Lastmile wrote back:")
+                echo(f"  {prompt_field}: {record[prompt_field]}")
+                for task in sandbox.related_tasks(record.get("WhatId") or call_id):
+                    if task.get("Lastmile_Key__c"):
+                        echo(f"  follow-up task: {task['Subject']} (due {task['ActivityDate']})")
+                return elapsed
+            time.sleep(0.05)
+        echo(f"No write-back within {timeout:.0f} s: see `lastmile events list`.")
+        return None

@@ -1,0 +1,105 @@
+"""The running service, wired in one visible place: store, live rules, CRM connector, worker,
+dispatch and the Flask app. `lastmile serve`, `lastmile demo` and the tests build it the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import structlog
+from flask import Flask
+
+from connector.base import Connector
+from lastmile.dispatch import EmbeddedDispatcher
+from lastmile.reload import LiveRules
+from lastmile.settings import Settings
+from lastmile.store import Store
+from lastmile.worker import Worker
+
+log = structlog.get_logger("lastmile")
+
+
+class ConfigError(Exception):
+    """The settings do not describe a service that can run; the message says what to set."""
+
+
+def example_dir() -> Path:
+    """The example rule packs and events shipped inside the package."""
+    return Path(str(resources.files("lastmile.examples")))
+
+
+def rules_path(settings: Settings) -> Path:
+    return settings.rules if settings.rules is not None else example_dir() / "rules"
+
+
+def connector_from_settings(settings: Settings) -> Connector | None:
+    """The Salesforce connector, or None when no Salesforce connection is configured."""
+    if not (
+        settings.salesforce_instance_url
+        or settings.salesforce_username
+        or settings.salesforce_consumer_key
+    ):
+        return None
+    from connector.salesforce import from_settings
+
+    return from_settings(settings)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    rules: LiveRules
+    connector: Connector
+    worker: Worker
+    dispatcher: EmbeddedDispatcher
+    _started: bool = field(default=False, repr=False)
+
+    @classmethod
+    def build(cls, settings: Settings, *, connector: Connector | None = None) -> Runtime:
+        store = Store.from_settings(settings)
+        store.upgrade()
+        rules = LiveRules(rules_path(settings))
+        crm = connector if connector is not None else connector_from_settings(settings)
+        if crm is None:
+            raise ConfigError(
+                "no CRM connection: set LASTMILE_SALESFORCE_INSTANCE_URL and "
+                "LASTMILE_SALESFORCE_SESSION_ID (or username/password/token, or the JWT "
+                "settings); `lastmile sandbox` prints settings for a local sandbox CRM"
+            )
+        worker = Worker(store, rules, crm, settings)
+        return cls(settings, store, rules, crm, worker, EmbeddedDispatcher(worker, store))
+
+    def dispatch(self, ids: Sequence[int]) -> None:
+        self.dispatcher.dispatch(list(ids))
+
+    def start(self) -> Runtime:
+        """Load and watch the rules, start the embedded worker (it also picks up what a previous
+        run left pending)."""
+        if not self._started:
+            self.rules.start()
+            self.dispatcher.start()
+            self._started = True
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._started:
+            self.dispatcher.stop(timeout)
+            self.rules.stop()
+            self._started = False
+
+    def app(self, **extra: Any) -> Flask:
+        from webhooks import create_app
+        from webhooks.ops import ops_blueprint
+
+        return create_app(
+            self.settings,
+            self.store,
+            blueprints=(ops_blueprint(self),),
+            dispatch=self.dispatch,
+            **extra,
+        )
