@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     salesforce_security_token: SecretStr | None = None
     salesforce_consumer_key: str | None = None
     salesforce_private_key_file: Path | None = None
-    salesforce_domain: str = "login"  # "login" (production) or "test" (sandbox org)
+    salesforce_domain: str = "login"  # "login" (production), "test" (sandbox org) or My Domain
+    salesforce_login_url: str | None = None  # default: https://{domain}.salesforce.com
     salesforce_api_version: str = "62.0"
     salesforce_ca_bundle: Path | None = None  # a certificate to trust (the sandbox CRM's)
     salesforce_org_ids: Annotated[list[str], NoDecode] = Field(
