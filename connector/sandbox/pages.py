@@ -1,0 +1,127 @@
+"""Record pages for people: the list of objects and records, a record with its prompt and related
+tasks (refreshing itself every 2 s), and edit/new forms whose save is a person's save."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+
+from .errors import SalesforceError
+from .schema import ObjectSpec
+
+if TYPE_CHECKING:
+    from .sandbox import Sandbox
+
+PROMPT_FIELD = "Lastmile_Prompt__c"
+_HIDDEN = {"Id", "Name"}  # shown in the heading, not as a row
+
+
+def _title(spec: ObjectSpec, record: dict) -> str:
+    return str(record.get(spec.name_field) or record.get("Name") or record["Id"])
+
+
+def _editable(spec: ObjectSpec, creating: bool) -> list:
+    """Fields a person types in (Lastmile's own fields are written by Lastmile)."""
+    return [
+        f
+        for f in spec.fields
+        if (f.createable if creating else f.updateable) and not f.name.startswith("Lastmile_")
+    ]
+
+
+def pages(sb: Sandbox) -> Blueprint:
+    bp = Blueprint("pages", __name__, template_folder="templates")
+
+    def spec_or_404(object_name: str) -> ObjectSpec:
+        spec = sb.org.schema.object(object_name)
+        if spec is None:
+            abort(404)
+        return spec
+
+    def record_or_404(spec: ObjectSpec, record_id: str) -> dict:
+        try:
+            return sb.org.get(spec.name, record_id)
+        except SalesforceError:
+            abort(404)
+
+    @bp.get("/")
+    def index() -> str:
+        objects = []
+        for spec in sb.org.schema.objects:
+            records = sb.store.records(spec.name)
+            rows = [(r["Id"], _title(spec, r), r.get("LastModifiedDate")) for r in records[-25:]]
+            objects.append((spec, len(records), list(reversed(rows))))
+        return render_template("index.html", objects=objects, org_id=sb.org_id)
+
+    @bp.get("/records/<object_name>/<record_id>")
+    def view(object_name: str, record_id: str) -> str:
+        spec = spec_or_404(object_name)
+        record = record_or_404(spec, record_id)
+        tasks = [t for t in sb.store.records("Task") if t.get("WhatId") == record["Id"]]
+        fields = [f for f in spec.fields if f.name not in _HIDDEN and f.name != PROMPT_FIELD]
+        return render_template(
+            "record.html",
+            spec=spec,
+            record=record,
+            title=_title(spec, record),
+            fields=fields,
+            prompt=record.get(PROMPT_FIELD),
+            tasks=tasks,
+        )
+
+    def form(spec: ObjectSpec, record: dict | None, error: str | None = None, status: int = 200):
+        creating = record is None
+        return (
+            render_template(
+                "edit.html",
+                spec=spec,
+                record=record or {},
+                creating=creating,
+                fields=_editable(spec, creating),
+                error=error,
+                user_id=sb.sales_user_id,
+            ),
+            status,
+        )
+
+    def submitted(spec: ObjectSpec, creating: bool) -> dict[str, object]:
+        values: dict[str, object] = {}
+        for field in _editable(spec, creating):
+            if field.type == "boolean":
+                values[field.name] = field.name in request.form
+            elif field.name in request.form:
+                values[field.name] = request.form[field.name].strip()
+        return values
+
+    @bp.route("/records/<object_name>/new", methods=["GET", "POST"])
+    def new(object_name: str) -> object:
+        spec = spec_or_404(object_name)
+        if request.method == "GET":
+            return form(spec, None)
+        values = {k: v for k, v in submitted(spec, True).items() if v not in ("", False)}
+        try:
+            record_id = sb.save_as(sb.sales_user_id, spec.name, values)
+        except SalesforceError as exc:
+            return form(spec, None, f"{exc.code}: {exc.message}", 400)
+        return redirect(url_for("pages.view", object_name=spec.name, record_id=record_id), 303)
+
+    @bp.route("/records/<object_name>/<record_id>/edit", methods=["GET", "POST"])
+    def edit(object_name: str, record_id: str) -> object:
+        spec = spec_or_404(object_name)
+        record = record_or_404(spec, record_id)
+        if request.method == "GET":
+            return form(spec, record)
+        try:
+            sb.save_as(sb.sales_user_id, spec.name, submitted(spec, False), record["Id"])
+        except SalesforceError as exc:
+            return form(
+                spec, {**record, **request.form.to_dict()}, f"{exc.code}: {exc.message}", 400
+            )
+        return redirect(url_for("pages.view", object_name=spec.name, record_id=record["Id"]), 303)
+
+    @bp.app_errorhandler(404)
+    def missing(_: Exception) -> tuple[str, int]:
+        return render_template("missing.html"), 404
+
+    return bp
