@@ -1,0 +1,199 @@
+"""`lastmile events list|show|replay` and `lastmile db upgrade`: the inbox from a terminal."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from pydantic import ValidationError
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from .settings import Settings
+from .store import EventDetail, InboxRow, Store
+from .store.tables import STATUSES
+
+
+@contextmanager
+def _store() -> Iterator[Store]:
+    """The store named by LASTMILE_DATABASE_URL, with errors a person can act on."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise click.ClickException(f"bad LASTMILE_* setting: {exc}") from None
+    store = Store.from_settings(settings)
+    try:
+        yield store
+    except SQLAlchemyError as exc:
+        raise click.ClickException(
+            f"the database could not be read ({type(exc).__name__}); if it is new, "
+            "create its tables with `lastmile db upgrade`"
+        ) from None
+    finally:
+        store.close()
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def _when(value: str | None) -> str:
+    return value.replace("T", " ")[:19] if value else "-"
+
+
+@click.group()
+def events() -> None:
+    """The inbox: what happened to each event; replay what failed."""
+
+
+@events.command("list")
+@click.option(
+    "--status", type=click.Choice(STATUSES), help="Only events in this state (e.g. dead)."
+)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per event).")
+def list_cmd(status: str | None, limit: int, as_json: bool) -> None:
+    """The newest events first (field values are never shown)."""
+    with _store() as store:
+        rows = store.list_events(status=status, limit=limit)
+        counts = store.counts()
+    if as_json:
+        click.echo(json.dumps([r.summary() for r in rows], indent=2))
+        return
+    console = _console()
+    if not rows:
+        console.print(f"No {status + ' ' if status else ''}events in the inbox.")
+        return
+    table = Table(
+        title=_counts_line(counts), box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
+    )
+    for column in ("id", "status", "object", "record", "occurred", "tries", "outcome"):
+        table.add_column(column, no_wrap=column != "object")
+    table.add_column("error", overflow="fold", min_width=12)
+    for r in rows:
+        table.add_row(*_list_cells(r))
+    console.print(table)
+
+
+def _counts_line(counts: dict[str, int]) -> str:
+    return "inbox: " + ", ".join(f"{n} {status}" for status, n in counts.items())
+
+
+def _list_cells(r: InboxRow) -> list[str]:
+    s = r.summary()
+    color = {"dead": "red", "running": "yellow", "pending": "cyan", "done": "green"}[r.status]
+    return [
+        str(r.id),
+        f"[{color}]{r.status}[/]",
+        r.object,
+        r.record_id,
+        _when(s["occurred_at"])[5:16],  # month-day hours:minutes; `show` has the rest
+        str(r.attempts),
+        r.outcome or "-",
+        (r.last_error or "")[:80],
+    ]
+
+
+@events.command("show")
+@click.argument("inbox_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def show_cmd(inbox_id: int, as_json: bool) -> None:
+    """One event: where it came from, how it ended, what was written back."""
+    with _store() as store:
+        detail = store.get_event(inbox_id)
+    if detail is None:
+        raise click.ClickException(f"no event with id {inbox_id} (see `lastmile events list`)")
+    if as_json:
+        click.echo(json.dumps(detail.to_json(), indent=2))
+        return
+    _print_detail(_console(), detail)
+
+
+def _print_detail(console: Console, detail: EventDetail) -> None:
+    data = detail.to_json()
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column(overflow="fold")
+    labels: dict[str, Callable[[Any], str]] = {
+        "id": str,
+        "source": str,
+        "event_id": str,
+        "object": str,
+        "record_id": str,
+        "kind": str,
+        "actor": lambda v: v or "-",
+        "occurred_at": _when,
+        "received_at": _when,
+        "status": str,
+        "attempts": str,
+        "next_attempt_at": _when,
+        "outcome": lambda v: v or "-",
+        "last_error": lambda v: v or "-",
+        "rules_version": lambda v: v or "-",
+        "processed_at": _when,
+        "fields": lambda v: ", ".join(v) or "-",
+        "changed": lambda v: "derived from the snapshot" if v is None else ", ".join(v) or "-",
+    }
+    for key, show in labels.items():
+        facts.add_row(key.replace("_", " "), show(data[key]))
+    console.print(facts)
+    if not detail.writes:
+        console.print("\nNo write-back.")
+        return
+    writes = Table(title="write-backs")
+    for column in ("attempt", "at", "status", "fields", "tasks", "api calls", "problems"):
+        writes.add_column(column, overflow="fold")
+    for w in data["writes"]:
+        writes.add_row(
+            str(w["attempt"]),
+            _when(w["at"]),
+            w["status"],
+            ", ".join(w["fields"]) or "-",
+            ", ".join(w["task_keys"]) or "-",
+            "-" if w["api_calls"] is None else str(w["api_calls"]),
+            "; ".join(f"{p['code']}: {p.get('message', '')}" for p in w["problems"]) or "-",
+        )
+    console.print(writes)
+
+
+@events.command("replay")
+@click.argument("inbox_ids", nargs=-1, required=True, type=int)
+def replay_cmd(inbox_ids: tuple[int, ...]) -> None:
+    """Send dead or done events through the worker again (a running server picks them up)."""
+    failed = False
+    with _store() as store:
+        for inbox_id in inbox_ids:
+            detail = store.get_event(inbox_id)
+            if detail is None:
+                click.echo(f"no event with id {inbox_id}", err=True)
+                failed = True
+            elif store.replay(inbox_id):
+                click.echo(f"event {inbox_id} is pending again (was {detail.row.status})")
+            else:
+                click.echo(
+                    f"event {inbox_id} is {detail.row.status}: only dead or done events "
+                    "can be replayed",
+                    err=True,
+                )
+                failed = True
+    if failed:
+        raise SystemExit(1)
+
+
+@click.group()
+def db() -> None:
+    """The database behind the inbox and the ledger."""
+
+
+@db.command("upgrade")
+def upgrade_cmd() -> None:
+    """Create or migrate the tables to the newest schema (safe to run again)."""
+    with _store() as store:
+        store.upgrade()
+        revision = store.revision()
+    click.echo(f"database is at revision {revision}")

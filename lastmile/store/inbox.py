@@ -1,0 +1,286 @@
+"""The inbox: events stored once per (source, event id), leased to a worker, retried, parked."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from rules import RecordEvent
+
+from .database import Database
+from .models import EventDetail, InboxRow, WriteLog
+from .tables import STATUSES, inbox, writebacks
+
+OPEN = ("pending", "running")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Inbox(Database):
+    """Inbox operations: what the receiver, the worker, the sweeper and ops call."""
+
+    def add(self, events: Sequence[RecordEvent]) -> list[tuple[int, bool]]:
+        """Store events in one transaction; (inbox id, new?) per event, in order.
+
+        A duplicate (same source + event id, stored before or earlier in this list) gives the
+        existing id and False. Safe to call from several threads and processes at once.
+        """
+        if not events:
+            return []
+        received = _now()
+        insert = self.insert_ignoring_duplicates(inbox).returning(inbox.c.id)
+        result: list[tuple[int, bool]] = []
+        with self.writing() as conn:
+            for ev in events:
+                new_id = conn.execute(
+                    insert.values(
+                        source=ev.source,
+                        event_id=ev.id,
+                        object=ev.object,
+                        record_id=ev.record_id,
+                        kind=ev.kind,
+                        occurred_at=ev.occurred_at,
+                        received_at=received,
+                        event=ev.model_dump_json(),
+                        status="pending",
+                        attempts=0,
+                    )
+                ).scalar()
+                if new_id is not None:
+                    result.append((new_id, True))
+                    continue
+                existing = conn.execute(
+                    sa.select(inbox.c.id).where(
+                        inbox.c.source == ev.source, inbox.c.event_id == ev.id
+                    )
+                ).scalar_one()
+                result.append((existing, False))
+        return result
+
+    def get(self, inbox_id: int) -> InboxRow | None:
+        with self.reading() as conn:
+            row = conn.execute(sa.select(inbox).where(inbox.c.id == inbox_id)).first()
+        return _row(row) if row is not None else None
+
+    def claim(self, inbox_id: int, owner: str, now: datetime, lease: timedelta) -> InboxRow | None:
+        """Lease a row that is due (pending and its retry time passed, or its lease expired);
+        None when it is done, dead, leased by another, or waiting for its retry time."""
+        claimable = sa.or_(
+            sa.and_(
+                inbox.c.status == "pending",
+                sa.or_(inbox.c.next_attempt_at.is_(None), inbox.c.next_attempt_at <= now),
+            ),
+            sa.and_(inbox.c.status == "running", inbox.c.lease_until < now),
+        )
+        with self.writing() as conn:
+            taken = conn.execute(
+                inbox.update()
+                .where(inbox.c.id == inbox_id, claimable)
+                .values(status="running", lease_owner=owner, lease_until=now + lease)
+            ).rowcount
+            if taken != 1:
+                return None
+            row = conn.execute(sa.select(inbox).where(inbox.c.id == inbox_id)).one()
+        return _row(row)
+
+    def earlier_open(self, row: InboxRow) -> list[InboxRow]:
+        """The record's events before `row` (by occurred_at, then arrival) not yet done or dead."""
+        before = sa.or_(
+            inbox.c.occurred_at < row.occurred_at,
+            sa.and_(inbox.c.occurred_at == row.occurred_at, inbox.c.id < row.id),
+        )
+        query = (
+            sa.select(inbox)
+            .where(
+                inbox.c.object == row.object,
+                inbox.c.record_id == row.record_id,
+                inbox.c.status.in_(OPEN),
+                before,
+            )
+            .order_by(inbox.c.occurred_at, inbox.c.id)
+        )
+        with self.reading() as conn:
+            return [_row(r) for r in conn.execute(query)]
+
+    def release(
+        self,
+        inbox_id: int,
+        owner: str,
+        *,
+        status: str,
+        next_attempt_at: datetime | None = None,
+        attempts: int | None = None,
+        error: str | None = None,
+        outcome: str | None = None,
+        writes: Sequence[WriteLog] = (),
+    ) -> None:
+        """Give a leased row back: pending again (to retry at `next_attempt_at`) or dead."""
+        values: dict[str, Any] = {
+            "status": status,
+            "next_attempt_at": next_attempt_at,
+            "lease_owner": None,
+            "lease_until": None,
+        }
+        if attempts is not None:
+            values["attempts"] = attempts
+        if error is not None:
+            values["last_error"] = error[:2000]
+        if outcome is not None:
+            values["outcome"] = outcome
+        with self.writing() as conn:
+            conn.execute(
+                inbox.update()
+                .where(inbox.c.id == inbox_id, inbox.c.lease_owner == owner)
+                .values(**values)
+            )
+            self._log_writes(conn, inbox_id, writes)
+
+    def postpone(self, inbox_id: int, until: datetime) -> None:
+        """Hold a pending row back until `until` (an earlier event of its record is waiting)."""
+        with self.writing() as conn:
+            conn.execute(
+                inbox.update()
+                .where(inbox.c.id == inbox_id, inbox.c.status == "pending")
+                .values(next_attempt_at=until)
+            )
+
+    def due(self, now: datetime, limit: int = 100) -> list[int]:
+        """Rows to process now: pending and due, or leased with the lease expired (a crash)."""
+        query = (
+            sa.select(inbox.c.id)
+            .where(
+                sa.or_(
+                    sa.and_(
+                        inbox.c.status == "pending",
+                        sa.or_(inbox.c.next_attempt_at.is_(None), inbox.c.next_attempt_at <= now),
+                    ),
+                    sa.and_(inbox.c.status == "running", inbox.c.lease_until < now),
+                )
+            )
+            .order_by(inbox.c.id)
+            .limit(limit)
+        )
+        with self.reading() as conn:
+            return list(conn.execute(query).scalars())
+
+    # -- ops ------------------------------------------------------------------------------------
+
+    def list_events(self, status: str | None = None, limit: int = 50) -> list[InboxRow]:
+        """The newest events first, optionally of one status."""
+        if status is not None and status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}: one of {', '.join(STATUSES)}")
+        query = sa.select(inbox).order_by(inbox.c.id.desc()).limit(max(0, limit))
+        if status is not None:
+            query = query.where(inbox.c.status == status)
+        with self.reading() as conn:
+            return [_row(r) for r in conn.execute(query)]
+
+    def get_event(self, inbox_id: int) -> EventDetail | None:
+        """One event with its write-backs, oldest first."""
+        with self.reading() as conn:
+            row = conn.execute(sa.select(inbox).where(inbox.c.id == inbox_id)).first()
+            if row is None:
+                return None
+            logs = conn.execute(
+                sa.select(writebacks)
+                .where(writebacks.c.inbox_id == inbox_id)
+                .order_by(writebacks.c.id)
+            )
+            writes = tuple(_write_log(w) for w in logs)
+        return EventDetail(_row(row), writes)
+
+    def replay(self, inbox_id: int) -> bool:
+        """Send a dead or done event through the worker again (attempts reset); False when it
+        is unknown, pending or in flight."""
+        with self.writing() as conn:
+            changed = conn.execute(
+                inbox.update()
+                .where(inbox.c.id == inbox_id, inbox.c.status.in_(("dead", "done")))
+                .values(
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=None,
+                    lease_owner=None,
+                    lease_until=None,
+                    last_error=None,
+                    outcome=None,
+                )
+            ).rowcount
+        return changed == 1
+
+    def counts(self) -> dict[str, int]:
+        """How many events are in each status (every status listed, zeros included)."""
+        with self.reading() as conn:
+            rows = conn.execute(
+                sa.select(inbox.c.status, sa.func.count()).group_by(inbox.c.status)
+            ).all()
+        counts = dict.fromkeys(STATUSES, 0)
+        counts.update({status: n for status, n in rows})
+        return counts
+
+    def _log_writes(self, conn: sa.Connection, inbox_id: int, writes: Sequence[WriteLog]) -> None:
+        if not writes:
+            return
+        conn.execute(
+            writebacks.insert(),
+            [
+                {
+                    "inbox_id": inbox_id,
+                    "attempt": w.attempt,
+                    "fields": dict(w.fields),
+                    "task_keys": list(w.task_keys),
+                    "if_unmodified_since": w.if_unmodified_since,
+                    "status": w.status,
+                    "task_ids": dict(w.task_ids),
+                    "api_calls": w.api_calls,
+                    "problems": list(w.problems),
+                    "at": w.at,
+                }
+                for w in writes
+            ],
+        )
+
+
+def _row(row: sa.Row) -> InboxRow:
+    m = row._mapping
+    return InboxRow(
+        id=m["id"],
+        source=m["source"],
+        event_id=m["event_id"],
+        object=m["object"],
+        record_id=m["record_id"],
+        kind=m["kind"],
+        occurred_at=m["occurred_at"],
+        received_at=m["received_at"],
+        status=m["status"],
+        attempts=m["attempts"],
+        next_attempt_at=m["next_attempt_at"],
+        lease_until=m["lease_until"],
+        last_error=m["last_error"],
+        outcome=m["outcome"],
+        rules_version=m["rules_version"],
+        processed_at=m["processed_at"],
+        event_json=m["event"],
+        fields_seen=m["fields_seen"],
+        fields_written=m["fields_written"],
+    )
+
+
+def _write_log(row: sa.Row) -> WriteLog:
+    m = row._mapping
+    return WriteLog(
+        attempt=m["attempt"],
+        fields=m["fields"],
+        task_keys=tuple(m["task_keys"]),
+        if_unmodified_since=m["if_unmodified_since"],
+        status=m["status"],
+        task_ids=m["task_ids"],
+        api_calls=m["api_calls"],
+        problems=tuple(m["problems"]),
+        at=m["at"],
+    )

@@ -1,0 +1,155 @@
+"""The store as the worker finishes an event: snapshots, ledger rows and the outcome, together."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from .inbox import Inbox, _row
+from .models import Completion, DefaultRow, InboxRow, ObservationRow, Snapshot, TaskRow
+from .tables import defaults_applied, inbox, observations, snapshots, tasks
+
+
+class LeaseLost(RuntimeError):
+    """The row's lease passed and another worker took it: this worker's result is dropped."""
+
+
+class Store(Inbox):
+    """Lastmile's database: inbox, snapshots, write-back log and ledger (SQLAlchemy Core)."""
+
+    def snapshot(self, object: str, record_id: str) -> Snapshot | None:
+        with self.reading() as conn:
+            row = conn.execute(
+                sa.select(snapshots).where(
+                    snapshots.c.object == object, snapshots.c.record_id == record_id
+                )
+            ).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return Snapshot(
+            fields=m["fields"],
+            occurred_at=m["occurred_at"],
+            inbox_id=m["inbox_id"],
+            prompts=m["prompts"],
+            prompt_value=m["prompt_value"],
+        )
+
+    def history(self, object: str, record_id: str) -> list[InboxRow]:
+        """The record's processed events in order (occurred_at, then arrival)."""
+        query = (
+            sa.select(inbox)
+            .where(
+                inbox.c.object == object,
+                inbox.c.record_id == record_id,
+                inbox.c.status == "done",
+            )
+            .order_by(inbox.c.occurred_at, inbox.c.id)
+        )
+        with self.reading() as conn:
+            return [_row(r) for r in conn.execute(query)]
+
+    def complete(self, inbox_id: int, owner: str, done: Completion, now: datetime) -> None:
+        """Commit what processing left behind, in one transaction, and mark the row done.
+
+        Raises LeaseLost (and commits nothing) if the lease is no longer `owner`'s.
+        """
+        with self.writing() as conn:
+            marked = conn.execute(
+                inbox.update()
+                .where(inbox.c.id == inbox_id, inbox.c.lease_owner == owner)
+                .values(
+                    status="done",
+                    attempts=inbox.c.attempts + 1,
+                    outcome=done.outcome,
+                    rules_version=done.rules_version,
+                    processed_at=now,
+                    next_attempt_at=None,
+                    lease_owner=None,
+                    lease_until=None,
+                    last_error=None,
+                    fields_seen=dict(done.fields_seen),
+                    fields_written=dict(done.fields_written),
+                )
+            ).rowcount
+            if marked != 1:
+                raise LeaseLost(f"inbox row {inbox_id} was taken by another worker")
+            self._insert_new(conn, observations, [_observation(o) for o in done.observations])
+            for o in done.revised:
+                conn.execute(
+                    observations.delete().where(
+                        observations.c.inbox_id == o.inbox_id, observations.c.rule == o.rule
+                    )
+                )
+            self._insert_new(conn, observations, [_observation(o) for o in done.revised])
+            self._insert_new(conn, defaults_applied, [vars(d) for d in done.defaults])
+            self._insert_new(conn, tasks, [vars(t) for t in done.tasks])
+            self._log_writes(conn, inbox_id, done.writes)
+            if done.snapshot is not None:
+                self._put_snapshot(conn, inbox_id, done.snapshot, now)
+
+    def _insert_new(self, conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
+        for row in rows:  # one by one: a batch insert cannot skip duplicates on every dialect
+            conn.execute(self.insert_ignoring_duplicates(table).values(**row))
+
+    def _put_snapshot(
+        self, conn: sa.Connection, inbox_id: int, snap: Snapshot, now: datetime
+    ) -> None:
+        object, record_id = conn.execute(
+            sa.select(inbox.c.object, inbox.c.record_id).where(inbox.c.id == inbox_id)
+        ).one()
+        values = {
+            "fields": dict(snap.fields),
+            "occurred_at": snap.occurred_at,
+            "inbox_id": snap.inbox_id,
+            "prompts": dict(snap.prompts),
+            "prompt_value": snap.prompt_value,
+            "updated_at": now,
+        }
+        # Update, else insert: plain SQL on every dialect. The record lock keeps two workers
+        # off one record; if that failed, the primary key refuses the second insert.
+        updated = conn.execute(
+            snapshots.update()
+            .where(snapshots.c.object == object, snapshots.c.record_id == record_id)
+            .values(**values)
+        ).rowcount
+        if not updated:
+            conn.execute(snapshots.insert().values(object=object, record_id=record_id, **values))
+
+    # -- ledger reads (tests now, adoption measurement next) -------------------------------------
+
+    def observations(
+        self, object: str | None = None, record_id: str | None = None
+    ) -> list[ObservationRow]:
+        """Ledger observations in record order: occurred_at, then arrival."""
+        query = sa.select(observations).order_by(
+            observations.c.occurred_at, observations.c.inbox_id, observations.c.rule
+        )
+        if object is not None:
+            query = query.where(observations.c.object == object)
+        if record_id is not None:
+            query = query.where(observations.c.record_id == record_id)
+        with self.reading() as conn:
+            rows = [{k: v for k, v in r._mapping.items() if k != "id"} for r in conn.execute(query)]
+        return [ObservationRow(**{**r, "missing": tuple(r["missing"])}) for r in rows]
+
+    def defaults_applied(self) -> list[DefaultRow]:
+        with self.reading() as conn:
+            rows = conn.execute(
+                sa.select(defaults_applied).order_by(
+                    defaults_applied.c.occurred_at, defaults_applied.c.inbox_id
+                )
+            )
+            return [DefaultRow(**{k: v for k, v in r._mapping.items() if k != "id"}) for r in rows]
+
+    def tasks(self) -> list[TaskRow]:
+        with self.reading() as conn:
+            rows = conn.execute(sa.select(tasks).order_by(tasks.c.occurred_at, tasks.c.key))
+            return [TaskRow(**r._mapping) for r in rows]
+
+
+def _observation(o: ObservationRow) -> dict:
+    data = vars(o).copy()
+    data["missing"] = list(o.missing)
+    return data

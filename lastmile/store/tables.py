@@ -1,0 +1,148 @@
+"""The store's tables (SQLAlchemy Core), dialect-neutral: SQLite embedded, PostgreSQL at scale.
+
+The Alembic revisions in `lastmile/migrations/versions/` create exactly these; a test compares them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+metadata = sa.MetaData()
+
+
+class UTCDateTime(TypeDecorator):
+    """A UTC time. SQLite keeps no zone, so times go in as naive UTC and come out aware."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("store times need a time zone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+STATUSES = ("pending", "running", "done", "dead")
+
+inbox = sa.Table(
+    "inbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("event_id", sa.String(255), nullable=False),
+    sa.Column("object", sa.String(80), nullable=False),
+    sa.Column("record_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("occurred_at", UTCDateTime, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("event", sa.Text, nullable=False),  # the RecordEvent as JSON
+    # pending -> running (leased) -> done | dead; a running row whose lease passed is taken again
+    sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime),
+    sa.Column("lease_owner", sa.String(64)),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Column("last_error", sa.Text),  # codes and ids, never field values
+    sa.Column("outcome", sa.String(32)),
+    sa.Column("rules_version", sa.String(64)),
+    sa.Column("processed_at", UTCDateTime),
+    # What the worker evaluated (event fields + fields fetched) and what it wrote (defaults and
+    # the prompt field): folded in order they give the record's state after each event.
+    sa.Column("fields_seen", sa.JSON),
+    sa.Column("fields_written", sa.JSON),
+    sa.UniqueConstraint("source", "event_id", name="uq_inbox_source_event"),
+    sa.Index("ix_inbox_status_next", "status", "next_attempt_at"),
+    sa.Index("ix_inbox_record", "object", "record_id", "occurred_at"),
+)
+
+snapshots = sa.Table(
+    "snapshots",
+    metadata,
+    sa.Column("object", sa.String(80), primary_key=True),
+    sa.Column("record_id", sa.String(64), primary_key=True),
+    sa.Column("fields", sa.JSON, nullable=False),
+    sa.Column("occurred_at", UTCDateTime, nullable=False),  # of the event that set it
+    sa.Column("inbox_id", sa.Integer, sa.ForeignKey("inbox.id"), nullable=False),
+    sa.Column("prompts", sa.JSON, nullable=False),  # rule -> text currently shown
+    sa.Column("prompt_value", sa.Text),  # the prompt field value last written
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+writebacks = sa.Table(
+    "writebacks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("inbox_id", sa.Integer, sa.ForeignKey("inbox.id"), nullable=False, index=True),
+    sa.Column("attempt", sa.Integer, nullable=False),  # the inbox row's attempt number
+    sa.Column("fields", sa.JSON, nullable=False),  # name -> value sent (values stay in the DB)
+    sa.Column("task_keys", sa.JSON, nullable=False),
+    sa.Column("if_unmodified_since", UTCDateTime),
+    sa.Column("status", sa.String(16), nullable=False),  # applied/conflict/failed/error
+    sa.Column("task_ids", sa.JSON, nullable=False),
+    sa.Column("api_calls", sa.Integer),
+    sa.Column("problems", sa.JSON, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+)
+
+# The ledger: what adoption measurement (issue 5) is built on. Rows are keyed by the inbox row
+# (one per source + event id) and the rule, so processing an event again inserts nothing new.
+observations = sa.Table(
+    "ledger_observations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("inbox_id", sa.Integer, sa.ForeignKey("inbox.id"), nullable=False),
+    sa.Column("event_id", sa.String(255), nullable=False),
+    sa.Column("occurred_at", UTCDateTime, nullable=False),
+    sa.Column("object", sa.String(80), nullable=False),
+    sa.Column("record_id", sa.String(64), nullable=False),
+    sa.Column("rule", sa.String(128), nullable=False),
+    sa.Column("matched", sa.Boolean, nullable=False),
+    sa.Column("situation", sa.Boolean, nullable=False),
+    sa.Column("missing", sa.JSON, nullable=False),
+    sa.Column("owner", sa.String(64)),
+    sa.Column("rules_version", sa.String(64)),
+    sa.UniqueConstraint("inbox_id", "rule", name="uq_observation_event_rule"),
+    sa.Index("ix_observation_record", "object", "record_id", "occurred_at"),
+    sa.Index("ix_observation_rule", "rule", "occurred_at"),
+)
+
+defaults_applied = sa.Table(
+    "ledger_defaults",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("inbox_id", sa.Integer, sa.ForeignKey("inbox.id"), nullable=False),
+    sa.Column("event_id", sa.String(255), nullable=False),
+    sa.Column("occurred_at", UTCDateTime, nullable=False),
+    sa.Column("object", sa.String(80), nullable=False),
+    sa.Column("record_id", sa.String(64), nullable=False),
+    sa.Column("rule", sa.String(128), nullable=False),  # the first matched rule naming the field
+    sa.Column("field", sa.String(128), nullable=False),
+    sa.Column("value", sa.JSON),
+    sa.UniqueConstraint("inbox_id", "field", name="uq_default_event_field"),
+    sa.Index("ix_default_record", "object", "record_id"),
+)
+
+tasks = sa.Table(
+    "ledger_tasks",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("inbox_id", sa.Integer, sa.ForeignKey("inbox.id"), nullable=False),
+    sa.Column("event_id", sa.String(255), nullable=False),
+    sa.Column("occurred_at", UTCDateTime, nullable=False),
+    sa.Column("object", sa.String(80), nullable=False),
+    sa.Column("record_id", sa.String(64), nullable=False),
+    sa.Column("rule", sa.String(128), nullable=False),
+    sa.Column("crm_id", sa.String(64)),
+    sa.Column("due", sa.Date, nullable=False),
+)

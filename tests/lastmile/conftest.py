@@ -1,0 +1,93 @@
+"""Shared pieces for the store, worker and dispatch tests: a migrated SQLite store in tmp_path,
+the example rules, a virtual clock and the in-memory CRM."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes import Clock, FakeCrm
+
+from lastmile.settings import Settings
+from lastmile.store import Store
+from lastmile.worker import Worker
+from rules import RecordEvent, RuleSet, load_rules
+
+ROOT = Path(__file__).resolve().parents[2]
+PERSON = "0057Q00000A1bCdQAJ"
+INTEGRATION = "0057Q00000ZZZZZQAJ"  # the integration user, 18 characters
+OPP = "0067Q00000Jk9sPQAR"
+
+
+@pytest.fixture(scope="session")
+def example_rules() -> RuleSet:
+    return load_rules([ROOT / "examples" / "rules"])
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(f"sqlite:///{tmp_path / 'lastmile.db'}")
+    s.upgrade()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def crm(clock: Clock) -> FakeCrm:
+    return FakeCrm(clock)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(integration_user_id=INTEGRATION, max_attempts=3, _env_file=None)
+
+
+@pytest.fixture
+def make_worker(
+    store: Store, crm: FakeCrm, clock: Clock, settings: Settings, example_rules: RuleSet
+) -> Callable[..., Worker]:
+    def make(rules: RuleSet | None = None, **kw: Any) -> Worker:
+        ruleset = rules or example_rules
+        return Worker(
+            kw.pop("store", store),
+            lambda: ruleset,
+            kw.pop("connector", crm),
+            kw.pop("settings", settings),
+            clock=clock,
+            **kw,
+        )
+
+    return make
+
+
+def event(
+    eid: str,
+    minutes: float = 0,
+    *,
+    object: str = "Opportunity",
+    record_id: str = OPP,
+    kind: str = "updated",
+    actor: str | None = PERSON,
+    changed: list[str] | None = None,
+    **fields: Any,
+) -> RecordEvent:
+    """An event `minutes` after the start of the virtual clock."""
+    start = Clock().at
+    return RecordEvent(
+        id=eid,
+        object=object,
+        record_id=record_id,
+        kind=kind,
+        occurred_at=start + timedelta(minutes=minutes),
+        actor=actor,
+        fields=fields,
+        changed=changed,
+    )

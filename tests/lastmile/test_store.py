@@ -1,0 +1,184 @@
+"""The store: idempotent and concurrent adds, leases, ops queries, and its migrations."""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import sqlite3
+import threading
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from conftest import event
+
+from lastmile.store import Store
+from lastmile.store.tables import metadata
+
+
+def test_add_gives_one_id_per_source_and_event_id(store):
+    a, b = event("a"), event("b")
+    assert store.add([a, b, a]) == [(1, True), (2, True), (1, False)]
+    assert store.add([b, a]) == [(2, False), (1, False)]
+    other_source = a.model_copy(update={"source": "hubspot"})
+    assert store.add([other_source]) == [(3, True)]
+    assert store.add([]) == []
+    assert store.counts() == {"pending": 3, "running": 0, "done": 0, "dead": 0}
+    assert store.get(1).event == a
+
+
+def test_concurrent_adds_from_several_connections_store_each_event_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    Store(url).upgrade()
+    shared = [event(f"shared-{n}") for n in range(40)]
+    results: list[list[tuple[str, int, bool]]] = []
+    errors: list[BaseException] = []
+
+    def deliver(n: int) -> None:
+        store = Store(url)  # its own engine and connections, as another process would have
+        try:
+            rng = random.Random(n)
+            for _ in range(5):
+                batch = [*rng.sample(shared, 10), event(f"own-{n}-{rng.random()}")]
+                got = store.add(batch)
+                results.append([(ev.id, i, new) for ev, (i, new) in zip(batch, got, strict=True)])
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    ids: dict[str, set[int]] = {}
+    news: dict[str, int] = {}
+    for batch in results:
+        for eid, inbox_id, new in batch:
+            ids.setdefault(eid, set()).add(inbox_id)
+            news[eid] = news.get(eid, 0) + new
+    assert all(len(v) == 1 for v in ids.values())  # one id per event, whoever asked
+    assert all(n == 1 for n in news.values())  # and exactly one caller was told it is new
+    store = Store(url)
+    assert sum(store.counts().values()) == len(ids)
+    store.close()
+
+
+def _add_in_child(url: str, seed: int, out) -> None:
+    store = Store(url)
+    events = [event(f"shared-{n}") for n in range(30)]
+    random.Random(seed).shuffle(events)
+    out.put([(ev.id, i, new) for ev, (i, new) in zip(events, store.add(events), strict=True)])
+    store.close()
+
+
+def test_concurrent_adds_from_several_processes_store_each_event_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'procs.db'}"
+    Store(url).upgrade()
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_add_in_child, args=(url, n, out)) for n in range(4)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=20) for _ in procs]
+    for p in procs:
+        p.join(20)
+        assert p.exitcode == 0
+    by_event: dict[str, set[int]] = {}
+    new_count: dict[str, int] = {}
+    for rows in results:
+        for eid, inbox_id, new in rows:
+            by_event.setdefault(eid, set()).add(inbox_id)
+            new_count[eid] = new_count.get(eid, 0) + new
+    assert len(by_event) == 30 and all(len(ids) == 1 for ids in by_event.values())
+    assert set(new_count.values()) == {1}
+
+
+def test_add_raises_when_the_store_cannot_take_the_events(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'never-migrated.db'}")
+    with pytest.raises(sa.exc.OperationalError):
+        store.add([event("a")])
+    store.close()
+
+
+def test_ping_answers_and_raises_when_the_database_is_unreachable(store, tmp_path):
+    assert store.ping() is True
+    gone = Store(f"sqlite:///{tmp_path / 'no-such-dir' / 'x.db'}")
+    with pytest.raises(sa.exc.OperationalError):
+        gone.ping()
+
+
+def test_claim_leases_and_due_finds_retries_and_expired_leases(store, clock):
+    (a, _), (b, _), (c, _) = store.add([event("a"), event("b"), event("c")])
+    now = clock()
+    assert store.due(now) == [a, b, c]
+    assert store.claim(a, "w1", now, timedelta(minutes=1)).status == "running"
+    assert store.claim(a, "w2", now, timedelta(minutes=1)) is None  # leased to w1
+    store.claim(b, "w1", now, timedelta(minutes=1))
+    store.release(b, "w1", status="pending", next_attempt_at=now + timedelta(minutes=5))
+    assert store.due(now) == [c]
+    assert store.due(now + timedelta(minutes=2)) == [a, c]  # a's lease ran out
+    assert store.due(now + timedelta(minutes=6)) == [a, b, c]
+    assert store.claim(a, "w2", now + timedelta(minutes=2), timedelta(minutes=1)) is not None
+    # the first worker's lease is gone: its release changes nothing
+    store.release(a, "w1", status="dead", error="late")
+    assert store.get(a).status == "running"
+
+
+def test_ops_queries_list_show_replay_and_count(store, clock):
+    (a, _), (b, _) = store.add([event("a"), event("b")])
+    store.claim(a, "w", clock(), timedelta(minutes=1))
+    store.release(a, "w", status="dead", attempts=8, error="TransientError: 503", outcome="dead")
+    assert [r.id for r in store.list_events()] == [b, a]  # newest first
+    assert [r.id for r in store.list_events(status="dead")] == [a]
+    assert [r.id for r in store.list_events(limit=1)] == [b]
+    with pytest.raises(ValueError, match="unknown status"):
+        store.list_events(status="zombie")
+    assert store.counts() == {"pending": 1, "running": 0, "done": 0, "dead": 1}
+    detail = store.get_event(a)
+    assert detail.row.last_error == "TransientError: 503" and detail.writes == ()
+    assert store.get_event(999) is None
+    assert store.replay(b) is False  # pending: nothing to replay
+    assert store.replay(999) is False
+    assert store.replay(a) is True
+    row = store.get(a)
+    assert (row.status, row.attempts, row.last_error, row.next_attempt_at) == (
+        "pending",
+        0,
+        None,
+        None,
+    )
+
+
+def test_summaries_carry_no_field_values(store):
+    store.add([event("a", Name="Hypotheek fam. Jansen", Amount=385000)])
+    detail = store.get_event(1).to_json()
+    assert detail["fields"] == ["Amount", "Name"]
+    assert "Jansen" not in repr(detail) and "385000" not in repr(detail)
+
+
+def test_migrations_create_the_tables_of_the_metadata_and_run_again_safely(tmp_path):
+    path = tmp_path / "fresh.db"
+    store = Store(f"sqlite:///{path}")
+    assert store.revision() is None
+    store.upgrade()
+    store.upgrade()  # already at head: nothing to do
+    assert store.revision() == "0001"
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+    store.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"inbox", "snapshots", "writebacks", "ledger_observations"} <= tables
+
+
+def test_sqlite_connections_enforce_foreign_keys_and_wait_when_busy(store):
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
