@@ -296,5 +296,15 @@ def demo(
             click.echo("stopping")
 
 
+def _add_commands() -> None:
+    from .events_cli import db, events
+    from .sandbox_cli import sandbox
+
+    for command in (events, db, sandbox):
+        main.add_command(command)
+
+
+_add_commands()
+
 if __name__ == "__main__":
     main()

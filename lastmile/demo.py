@@ -91,12 +91,13 @@ class Demo:
         self.stop()
 
     def show_one_save(self, echo: Echo, timeout: float = 10.0) -> float | None:
-        """Complete a seeded client call as the sales user and wait for Lastmile's write-back.
+        """Complete a client call as the sales user and wait for Lastmile's write-back.
 
         Returns the seconds from save to write-back, or None if none came within `timeout`.
         """
         assert self.sandbox is not None and self.runtime is not None
         sandbox, prompt_field = self.sandbox, self.runtime.settings.prompt_field
+        about = sandbox.seed_demo().get("opportunity")
         call_id = sandbox.save_as(
             sandbox.sales_user_id,
             "Task",
@@ -104,22 +105,26 @@ class Demo:
                 "Subject": "Call: mortgage renewal",
                 "Type": "Call",
                 "Status": "Not Started",
-                "WhatId": sandbox.demo_record_ids.get("Opportunity"),
+                "WhatId": about,
             },
         )
         started = time.monotonic()
-        sandbox.save_as(sandbox.sales_user_id, "Task", {"Status": "Completed"}, record_id=call_id)
-        echo(
-            f"Saved a completed client call as the sales user: {sandbox.record_url('Task', call_id)}"
+        sandbox.save_as(
+            sandbox.sales_user_id,
+            "Task",
+            {"Status": "Completed", "Outcome__c": "Interested"},
+            record_id=call_id,
         )
+        echo("Saved a completed client call (outcome Interested, no notes) as the sales user:")
+        echo(f"  {sandbox.instance_url}/records/Task/{call_id}")
         while time.monotonic() - started < timeout:
-            record = sandbox.get("Task", call_id)
+            record = sandbox.org.get("Task", call_id)
             if record.get(prompt_field):
                 elapsed = time.monotonic() - started
                 echo(f"Within {elapsed:.2f} s Lastmile wrote back:")
                 echo(f"  {prompt_field}: {record[prompt_field]}")
-                for task in sandbox.related_tasks(record.get("WhatId") or call_id):
-                    if task.get("Lastmile_Key__c"):
+                for task in sandbox.store.records("Task"):
+                    if task.get("WhatId") == about and task.get("Lastmile_Key__c"):
                         echo(f"  follow-up task: {task['Subject']} (due {task['ActivityDate']})")
                 return elapsed
             time.sleep(0.05)

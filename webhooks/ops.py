@@ -121,13 +121,17 @@ def ops_blueprint(runtime: Any) -> Blueprint:
 
     @bp.get("/api/events")
     @admin
-    def list_events() -> Response:
+    def list_events() -> Response | tuple[Response, int]:
         status = request.args.get("status") or None
         try:
             limit = min(max(int(request.args.get("limit", 50)), 1), 1000)
         except ValueError:
             return _error(400, "bad_limit", "limit must be a whole number")
-        return jsonify({"events": runtime.store.list_events(status=status, limit=limit)})
+        try:
+            rows = runtime.store.list_events(status=status, limit=limit)
+        except ValueError as exc:  # an unknown status
+            return _error(400, "bad_status", str(exc))
+        return jsonify({"events": [row.summary() for row in rows]})
 
     @bp.get("/api/events/<int:inbox_id>")
     @admin
@@ -135,7 +139,7 @@ def ops_blueprint(runtime: Any) -> Blueprint:
         event = runtime.store.get_event(inbox_id)
         if event is None:
             return _error(404, "not_found", f"no event {inbox_id}")
-        return jsonify(event)
+        return jsonify(event.to_json())
 
     @bp.post("/api/events/<int:inbox_id>/replay")
     @admin
