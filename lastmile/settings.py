@@ -47,6 +47,15 @@ class Settings(BaseSettings):
     prompt_field: str = "Lastmile_Prompt__c"
     task_key_field: str = "Lastmile_Key__c"
 
+    # Adoption measurement (issue 5): teams from a YAML file `teams: {Team: [user id, ...]}`;
+    # a team with fewer people than min_group_size is reported as "other", never by name.
+    teams: Path | None = None
+    min_group_size: int = Field(default=5, ge=1)
+    person_reports: bool = False  # per-person figures only when switched on
+    ledger_retention_days: int = Field(default=400, ge=1)
+    digest_webhook_url: str | None = None  # a chat webhook the stand-up digest is posted to
+    deadline_every_s: float = Field(default=60.0, gt=0)  # the embedded deadline scheduler
+
     max_body_bytes: int = 1_000_000
     max_json_depth: int = 32
     max_attempts: int = 8  # then an event is parked as dead
