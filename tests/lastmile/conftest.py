@@ -4,22 +4,18 @@ the example rules, a virtual clock and the in-memory CRM."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import Clock, FakeCrm
+from fakes import INTEGRATION, Clock, FakeCrm
 
 from lastmile.settings import Settings
 from lastmile.store import Store
 from lastmile.worker import Worker
-from rules import RecordEvent, RuleSet, load_rules
+from rules import RuleSet, load_rules
 
 ROOT = Path(__file__).resolve().parents[2]
-PERSON = "0057Q00000A1bCdQAJ"
-INTEGRATION = "0057Q00000ZZZZZQAJ"  # the integration user, 18 characters
-OPP = "0067Q00000Jk9sPQAR"
 
 
 @pytest.fixture(scope="session")
@@ -66,28 +62,3 @@ def make_worker(
         )
 
     return make
-
-
-def event(
-    eid: str,
-    minutes: float = 0,
-    *,
-    object: str = "Opportunity",
-    record_id: str = OPP,
-    kind: str = "updated",
-    actor: str | None = PERSON,
-    changed: list[str] | None = None,
-    **fields: Any,
-) -> RecordEvent:
-    """An event `minutes` after the start of the virtual clock."""
-    start = Clock().at
-    return RecordEvent(
-        id=eid,
-        object=object,
-        record_id=record_id,
-        kind=kind,
-        occurred_at=start + timedelta(minutes=minutes),
-        actor=actor,
-        fields=fields,
-        changed=changed,
-    )

@@ -20,6 +20,11 @@ from connector.base import (
     WriteBack,
     WriteResult,
 )
+from rules import RecordEvent
+
+PERSON = "0057Q00000A1bCdQAJ"
+INTEGRATION = "0057Q00000ZZZZZQAJ"  # the integration user, 18 characters
+OPP = "0067Q00000Jk9sPQAR"
 
 
 class Clock:
@@ -148,3 +153,28 @@ class FakeCrm:
 
 def permanent(code: str = "INVALID_FIELD", message: str = "No such column") -> CrmError:
     return CrmError([CrmProblem(code, message, ("Lastmile_Prompt__c",), 400)])
+
+
+def event(
+    eid: str,
+    minutes: float = 0,
+    *,
+    object: str = "Opportunity",
+    record_id: str = OPP,
+    kind: str = "updated",
+    actor: str | None = PERSON,
+    changed: list[str] | None = None,
+    **fields: Any,
+) -> RecordEvent:
+    """An event `minutes` after the start of the virtual clock."""
+    start = Clock().at
+    return RecordEvent(
+        id=eid,
+        object=object,
+        record_id=record_id,
+        kind=kind,
+        occurred_at=start + timedelta(minutes=minutes),
+        actor=actor,
+        fields=fields,
+        changed=changed,
+    )

@@ -7,8 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import OPP, PERSON, event
-from fakes import Clock, FakeCrm
+from fakes import OPP, PERSON, Clock, FakeCrm, event
 
 from lastmile.dispatch import EmbeddedDispatcher
 from lastmile.worker import Worker

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
-from conftest import event
+from fakes import event
 
 from lastmile.events_cli import db, events
 from lastmile.store import Store

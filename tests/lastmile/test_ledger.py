@@ -6,8 +6,7 @@ import random
 from datetime import timedelta
 
 import pytest
-from conftest import OPP, PERSON, event
-from fakes import FakeCrm
+from fakes import OPP, PERSON, FakeCrm, event
 
 from lastmile.store import Store
 from rules.occasions import Observation, derive

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from conftest import event
+from fakes import event
 
 from lastmile.store import Store
 from lastmile.store.tables import metadata

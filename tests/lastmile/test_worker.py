@@ -6,8 +6,7 @@ from datetime import timedelta
 
 import pytest
 import structlog
-from conftest import INTEGRATION, OPP, PERSON, event
-from fakes import permanent
+from fakes import INTEGRATION, OPP, PERSON, event, permanent
 
 from connector.base import CrmProblem, LimitExceeded
 from lastmile.metrics import REGISTRY
