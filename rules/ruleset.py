@@ -128,6 +128,8 @@ class RuleSet:
                 texts += [task.subject, task.owner, task.related_to]
                 if obj in ("Task", "Event"):
                     texts.append("{WhatId}")
+            if then.escalate is not None:
+                texts += [then.escalate.subject, then.escalate.owner]
             for text in texts:
                 names |= set(placeholders(text))
         names.discard("missing")

@@ -183,6 +183,15 @@ class TaskAction(_Strict):
     priority: Literal["High", "Normal", "Low"] | None = None
 
 
+class Escalation(_Strict):
+    """`escalate:` when the deadline passes unmet, a task for someone who can help."""
+
+    subject: Template = Field(min_length=1)
+    owner: Template = "{OwnerId}"
+    due_in: DurationField = Field(default_factory=lambda: Duration.parse("0 days"))
+    priority: Literal["High", "Normal", "Low"] | None = "High"
+
+
 class Then(_Strict):
     """The `then`: the expected behaviour and how the system helps."""
 
@@ -191,6 +200,7 @@ class Then(_Strict):
     task: TaskAction | None = None
     prompt: LocalText | None = None
     within: DurationField | None = None
+    escalate: Escalation | None = None
 
     @field_validator("require")
     @classmethod
@@ -206,6 +216,15 @@ class Then(_Strict):
         if within is not None and not info.data.get("require"):
             raise ValueError("'within' is the deadline of a 'require'; add the fields to require")
         return within
+
+    @field_validator("escalate")
+    @classmethod
+    def _escalate_after_within(
+        cls, escalate: Escalation | None, info: ValidationInfo
+    ) -> Escalation | None:
+        if escalate is not None and info.data.get("within") is None:
+            raise ValueError("'escalate' acts when the 'within' deadline passes; add 'within'")
+        return escalate
 
     @model_validator(mode="after")
     def _something_to_do(self) -> Then:

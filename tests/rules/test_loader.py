@@ -585,3 +585,29 @@ rules:
             Compare("Active__c", "equals", "yes"),  # YAML 1.2: yes is text, not true
         )
     )
+
+
+def test_escalate_needs_within_and_has_defaults():
+    from rules import RuleFileError, load_text
+
+    base = """
+pack: p
+rules:
+  - id: r
+    object: Task
+    if: {all: [{Status: Completed}]}
+    then:
+      require: [Description]
+"""
+    ruleset = load_text(
+        base + "      within: 1d\n      escalate: {subject: 'Notes missing: {Subject}'}\n"
+    )
+    escalate = ruleset.rules[0].rule.then.escalate
+    assert (escalate.owner, escalate.priority, str(escalate.due_in)) == (
+        "{OwnerId}",
+        "High",
+        "0 days",
+    )
+    assert {"Subject", "OwnerId"} <= ruleset.fields("Task")
+    with pytest.raises(RuleFileError, match="'escalate' acts when the 'within' deadline passes"):
+        load_text(base + "      escalate: {subject: x}\n")
