@@ -7,6 +7,7 @@ record page. A scripted save at the start shows it happen in the terminal too.
 
 from __future__ import annotations
 
+import base64
 import secrets
 import threading
 import time
@@ -18,6 +19,7 @@ from typing import Any
 from werkzeug.serving import make_server
 
 from connector.sandbox import Sandbox
+from connector.sandbox.sandbox import QuietRequestHandler
 from lastmile.runtime import Runtime
 from lastmile.settings import Settings
 
@@ -51,6 +53,8 @@ class Demo:
         self.data_dir = data_dir
         self.port, self.sandbox_port, self.rules_dir = port, sandbox_port, rules
         self.admin_token = secrets.token_urlsafe(18)
+        # The signed JSON endpoint works in the demo too (a Flow or Apex callout would use it).
+        self.webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
         self._stack = ExitStack()
         self.sandbox: Sandbox | None = None
         self.runtime: Runtime | None = None
@@ -63,11 +67,21 @@ class Demo:
             self._stack.callback(sandbox.stop)
             sandbox.seed_demo()
             settings = settings_for(
-                sandbox, self.rules_dir, self.data_dir, admin_token=self.admin_token
+                sandbox,
+                self.rules_dir,
+                self.data_dir,
+                admin_token=self.admin_token,
+                webhook_secret=self.webhook_secret,
             )
             runtime = Runtime.build(settings).start()
             self._stack.callback(runtime.stop)
-            server = make_server("127.0.0.1", self.port, runtime.app(), threaded=True)
+            server = make_server(
+                "127.0.0.1",
+                self.port,
+                runtime.app(),
+                threaded=True,
+                request_handler=QuietRequestHandler,
+            )
             thread = threading.Thread(target=server.serve_forever, name="lastmile-http")
             thread.start()
             self._stack.callback(thread.join, 10)
@@ -124,7 +138,7 @@ class Demo:
                 echo(f"Within {elapsed:.2f} s Lastmile wrote back:")
                 echo(f"  {prompt_field}: {record[prompt_field]}")
                 for task in sandbox.store.records("Task"):
-                    if task.get("WhatId") == about and task.get("Lastmile_Key__c"):
+                    if f":{call_id}:" in (task.get("Lastmile_Key__c") or ""):
                         echo(f"  follow-up task: {task['Subject']} (due {task['ActivityDate']})")
                 return elapsed
             time.sleep(0.05)

@@ -26,7 +26,7 @@ from .schema import load_schema
 from .store import Store
 
 
-class _QuietHandler(WSGIRequestHandler):
+class QuietRequestHandler(WSGIRequestHandler):
     """No access log: request lines carry record ids, external ids and SOQL values."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
@@ -107,7 +107,7 @@ class Sandbox:
                 create_app(self),
                 threaded=True,
                 ssl_context=context,
-                request_handler=_QuietHandler,
+                request_handler=QuietRequestHandler,
             )
         except SystemExit as exc:  # werkzeug exits when the port is taken; a library raises
             raise OSError(f"cannot listen on {self.host}:{self.port}: address in use") from exc

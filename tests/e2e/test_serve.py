@@ -1,0 +1,237 @@
+"""`lastmile serve` as an operator runs it: gunicorn in its own process, configured by a file of
+LASTMILE_* lines, talking to the sandbox CRM over HTTPS. Hostile requests get a 4xx, store nothing
+and leave the server serving; a changed rules directory goes live without a restart."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import requests
+from standardwebhooks import Webhook
+
+from connector.sandbox import Sandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+LASTMILE = str(Path(sys.executable).with_name("lastmile"))
+TOKEN = "admin-" + secrets.token_hex(8)
+SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+PROMPT = "Lastmile_Prompt__c"
+RULES = """
+pack: calls
+locale: en
+rules:
+  - id: call-notes
+    object: Task
+    if: {all: [{Type: Call}, {Status: Completed}, {changed: Status}]}
+    then:
+      require: [Description]
+      prompt: "{version}: record the call notes."
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what, timeout: float = 15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = what()
+        except requests.ConnectionError:
+            value = None
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass
+class Served:
+    url: str
+    sandbox: Sandbox
+    rules: Path
+    process: subprocess.Popen
+
+    def admin(self, path: str) -> requests.Response:
+        return requests.get(
+            self.url + path, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        )
+
+    def stored(self) -> int:
+        return len(self.admin("/api/events?limit=1000").json()["events"])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    base = tmp_path_factory.mktemp("serve")
+    sandbox = Sandbox(base / "sandbox").start()
+    rules = base / "rules"
+    rules.mkdir()
+    (rules / "calls.yaml").write_text(RULES.replace("{version}", "v1"))
+    config = base / "lastmile.env"
+    lines = [f"{k}={v}" for k, v in sandbox.settings().items()]
+    lines += [
+        f"LASTMILE_RULES={rules}",
+        f"LASTMILE_DATABASE_URL=sqlite:///{base / 'lastmile.db'}",
+        f"LASTMILE_ADMIN_TOKEN={TOKEN}",
+        f"LASTMILE_WEBHOOK_SECRET={SECRET}",
+        "LASTMILE_MAX_BODY_BYTES=1000000",
+    ]
+    config.write_text("\n".join(lines) + "\n")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LASTMILE_")}
+    process = subprocess.Popen(
+        # The console script, as an operator runs it (from a folder that holds `rules/`).
+        [LASTMILE, "serve", "--port", str(port), "--config", str(config)],
+        cwd=base,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: requests.get(url + "/readyz", timeout=2).status_code == 200, 30)
+        sandbox.outbound("Task", url + "/webhooks/salesforce")
+        yield Served(url, sandbox, rules, process)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        finally:
+            sandbox.stop()
+    assert process.returncode == 0, process.stdout.read().decode()[-3000:] if process.stdout else ""
+
+
+def save_completed_call(sandbox: Sandbox) -> str:
+    call = sandbox.save_as(
+        sandbox.sales_user_id, "Task", {"Subject": "Call", "Type": "Call", "Status": "Not Started"}
+    )
+    sandbox.save_as(sandbox.sales_user_id, "Task", {"Status": "Completed"}, record_id=call)
+    return call
+
+
+def test_a_save_in_the_crm_is_written_back_by_the_served_receiver(served: Served) -> None:
+    call = save_completed_call(served.sandbox)
+    prompt = wait_for(lambda: served.sandbox.org.get("Task", call).get(PROMPT))
+    assert prompt == "v1: record the call notes."
+    ready = served.admin("/readyz").json()
+    assert ready["ready"] is True
+
+
+def test_a_changed_rules_directory_goes_live_and_a_bad_one_does_not(served: Served) -> None:
+    before = requests.get(served.url + "/readyz", timeout=5).json()["rules"]["version"]
+    (served.rules / "calls.yaml").write_text(RULES.replace("{version}", "v2"))
+    wait_for(
+        lambda: requests.get(served.url + "/readyz", timeout=5).json()["rules"]["version"]
+        != before
+    )
+    call = save_completed_call(served.sandbox)
+    assert wait_for(lambda: served.sandbox.org.get("Task", call).get(PROMPT)).startswith("v2:")
+    live = requests.get(served.url + "/readyz", timeout=5).json()["rules"]["version"]
+    (served.rules / "broken.yaml").write_text("pack: x\nrules:\n  - id: y\n    objekt: Task\n")
+    problems = wait_for(
+        lambda: requests.get(served.url + "/readyz", timeout=5).json()["rules"]["problems"]
+    )
+    assert any("broken.yaml:4:" in p for p in problems)
+    assert requests.get(served.url + "/readyz", timeout=5).json()["rules"]["version"] == live
+    (served.rules / "broken.yaml").unlink()
+
+
+XXE = b"""<?xml version="1.0"?>
+<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>&x;
+</soapenv:Body></soapenv:Envelope>"""
+LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]><lolz>&lol3;</lolz>"""
+
+
+def signed(body: bytes, *, at: datetime | None = None, secret: str = SECRET) -> dict[str, str]:
+    msg_id = "msg_" + secrets.token_hex(8)
+    when = at or datetime.now(UTC)
+    signature = Webhook(secret).sign(msg_id, when, body.decode())
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(when.timestamp())),
+        "webhook-signature": signature,
+        "Content-Type": "application/json",
+    }
+
+
+def event_body() -> bytes:
+    return json.dumps(
+        {
+            "id": "evt-" + secrets.token_hex(4),
+            "source": "flow",
+            "object": "Task",
+            "record_id": "00T7Q00000Ab1CdUAR",
+            "kind": "updated",
+            "occurred_at": "2026-11-24T10:00:00Z",
+            "fields": {"Status": "Completed"},
+        }
+    ).encode()
+
+
+def hostile_requests() -> list[tuple[str, str, bytes, dict[str, str]]]:
+    soap = {"Content-Type": "text/xml; charset=utf-8"}
+    deep = b"[" * 50_000 + b"]" * 50_000
+    wrong_org = (
+        b'<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/'
+        b'envelope/"><soapenv:Body><notifications xmlns="http://soap.sforce.com/2005/09/outbound">'
+        b"<OrganizationId>00D000000000BADAAA</OrganizationId><Notification><Id>04l1</Id>"
+        b'<sObject xsi:type="sf:Task" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        b'xmlns:sf="urn:sobject.enterprise.soap.sforce.com"><sf:Id>00T7Q00000Ab1CdUAR</sf:Id>'
+        b"</sObject></Notification></notifications></soapenv:Body></soapenv:Envelope>"
+    )
+    body = event_body()
+    return [
+        ("xxe", "/webhooks/salesforce", XXE, soap),
+        ("billion laughs", "/webhooks/salesforce", LAUGHS, soap),
+        ("10 MB", "/webhooks/salesforce", b"<a>" + b"x" * 10_000_000 + b"</a>", soap),
+        ("wrong org", "/webhooks/salesforce", wrong_org, soap),
+        ("deep json", "/webhooks/events", deep, signed(deep)),
+        ("no signature", "/webhooks/events", body, {"Content-Type": "application/json"}),
+        ("bad signature", "/webhooks/events", body, signed(body, secret="whsec_" + "A" * 32)),
+        (
+            "stale timestamp",
+            "/webhooks/events",
+            body,
+            signed(body, at=datetime.now(UTC) - timedelta(minutes=10)),
+        ),
+    ]
+
+
+@pytest.mark.parametrize("case", hostile_requests(), ids=lambda c: c[0])
+def test_hostile_requests_get_a_4xx_and_leave_nothing(served: Served, case) -> None:
+    _, path, body, headers = case
+    before = served.stored()
+    started = time.monotonic()
+    answer = requests.post(served.url + path, data=body, headers=headers, timeout=30)
+    assert 400 <= answer.status_code < 500, (answer.status_code, answer.text[:300])
+    assert time.monotonic() - started < 5
+    assert served.stored() == before
+    assert requests.get(served.url + "/healthz", timeout=5).status_code == 200
+
+
+def test_a_signed_event_is_accepted(served: Served) -> None:
+    body = event_body()
+    before = served.stored()
+    answer = requests.post(served.url + "/webhooks/events", data=body, headers=signed(body))
+    assert answer.status_code == 202, answer.text
+    assert served.stored() == before + 1
