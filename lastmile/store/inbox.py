@@ -33,23 +33,24 @@ class Inbox(Database):
         if not events:
             return []
         received = _now()
-        insert = self.insert_ignoring_duplicates(inbox).returning(inbox.c.id)
+        insert = self._add_statement()
         result: list[tuple[int, bool]] = []
         with self.writing() as conn:
             for ev in events:
                 new_id = conn.execute(
-                    insert.values(
-                        source=ev.source,
-                        event_id=ev.id,
-                        object=ev.object,
-                        record_id=ev.record_id,
-                        kind=ev.kind,
-                        occurred_at=ev.occurred_at,
-                        received_at=received,
-                        event=ev.model_dump_json(),
-                        status="pending",
-                        attempts=0,
-                    )
+                    insert,
+                    {
+                        "source": ev.source,
+                        "event_id": ev.id,
+                        "object": ev.object,
+                        "record_id": ev.record_id,
+                        "kind": ev.kind,
+                        "occurred_at": ev.occurred_at,
+                        "received_at": received,
+                        "event": ev.model_dump_json(),
+                        "status": "pending",
+                        "attempts": 0,
+                    },
                 ).scalar()
                 if new_id is not None:
                     result.append((new_id, True))
@@ -61,6 +62,14 @@ class Inbox(Database):
                 ).scalar_one()
                 result.append((existing, False))
         return result
+
+    def _add_statement(self) -> sa.Insert:
+        # Built once: the receiver's hot path then reuses SQLAlchemy's compiled form.
+        statement = self.__dict__.get("_add_sql")
+        if statement is None:
+            statement = self.insert_ignoring_duplicates(inbox).returning(inbox.c.id)
+            self.__dict__["_add_sql"] = statement
+        return statement
 
     def get(self, inbox_id: int) -> InboxRow | None:
         with self.reading() as conn:
