@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 
 import click
 
 from connector.sandbox import Sandbox
+from lastmile.logs import configure_logging
 
 OUTBOUND_OBJECTS = ("Task", "Opportunity", "Lead", "Case")
 
@@ -36,8 +38,11 @@ def sandbox(
 ) -> None:
     """Run the sandbox CRM: a local HTTPS server speaking Salesforce's REST API.
 
-    Prints the settings that connect Lastmile to it, one KEY=value a line.
+    Prints the settings that connect Lastmile to it, one KEY=value a line (on stdout, so
+    `lastmile sandbox > sandbox.env` makes a file `lastmile serve --config` reads; logs go to
+    stderr).
     """
+    configure_logging("warning", stream=sys.stderr)
     sb = Sandbox(data_dir, host=host, port=port, daily_limit=daily_limit)
     try:
         if outbound_url:

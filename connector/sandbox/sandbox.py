@@ -170,7 +170,7 @@ class Sandbox:
         return {
             "LASTMILE_SALESFORCE_INSTANCE_URL": self.instance_url,
             "LASTMILE_SALESFORCE_SESSION_ID": self.session_id,
-            "LASTMILE_SALESFORCE_CA_BUNDLE": str(self.ca_bundle),
+            "LASTMILE_SALESFORCE_CA_BUNDLE": str(self.ca_bundle.resolve()),
             "LASTMILE_SALESFORCE_API_VERSION": self.api_version,
             "LASTMILE_SALESFORCE_ORG_IDS": self.org_id,
             "LASTMILE_INTEGRATION_USER_ID": self.integration_user_id,
