@@ -13,8 +13,10 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .errors import SalesforceError, no_such_column, not_found
+from .ids import to18
 from .org import Org
 from .schema import ObjectSpec
+from .soql import Query
 from .soql import parse as parse_soql
 from .soql import run as run_soql
 
@@ -196,9 +198,19 @@ class RestApi:
         if not text.strip():
             raise SalesforceError(400, "MALFORMED_QUERY", "A query string has to be specified")
         query, spec = parse_soql(text, self.org.schema)
-        rows = run_soql(query, self.org.store.records(spec.name))
+        rows = run_soql(query, self._candidates(query, spec.name))
         records = [self.record_view(spec, row, version, list(query.fields)) for row in rows]
         return Reply(200, {"totalSize": len(records), "done": True, "records": records})
+
+    def _candidates(self, query: Query, object_name: str) -> list[dict]:
+        """The records a query may select: by id when it names ids (how Lastmile and its tests
+        look records up), else every record of the object."""
+        for cond in query.where:
+            if cond.field == "Id" and cond.op in ("=", "in"):
+                ids = {to18(v) if len(v) == 15 else v for v in map(str, cond.values)}
+                found = (self.org.store.record(i) for i in ids)
+                return [data for hit in found if hit and hit[0] == object_name for data in [hit[1]]]
+        return self.org.store.records(object_name)
 
     def _sobjects(self, method, version, rest, query, headers, body, user_id) -> Reply:
         if not rest:

@@ -4,14 +4,15 @@ in `data_dir` and survives restarts."""
 
 from __future__ import annotations
 
-import ssl
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+from werkzeug.serving import WSGIRequestHandler
 
 from .app import create_app
 from .certs import ensure_certificates
@@ -57,7 +58,7 @@ class Sandbox:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._retry = (outbound_retry_s, outbound_retry_cap_s)
         self._store: Store | None = None
-        self._server: BaseWSGIServer | None = None
+        self._server: wsgi.Server | None = None
         self._thread: threading.Thread | None = None
         self._calls = 0
         self._calls_lock = threading.Lock()
@@ -98,24 +99,18 @@ class Sandbox:
         self._open()
         ca, cert, key = ensure_certificates(self.data_dir, self.host)
         self.ca_bundle = ca
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
+        # cheroot, not werkzeug's development server: it keeps connections alive, as Salesforce
+        # does, so a client pays for one TLS handshake rather than one per call.
+        server = wsgi.Server((self.host, self.port), create_app(self), numthreads=16)
+        server.expiration_interval = 0.05  # how often the loop looks up: stop() waits for one
+        server.ssl_adapter = BuiltinSSLAdapter(str(cert), str(key))
         try:
-            self._server = make_server(
-                self.host,
-                self.port,
-                create_app(self),
-                threaded=True,
-                ssl_context=context,
-                request_handler=QuietRequestHandler,
-            )
-        except SystemExit as exc:  # werkzeug exits when the port is taken; a library raises
-            raise OSError(f"cannot listen on {self.host}:{self.port}: address in use") from exc
-        self.port = self._server.server_port
-        # a short poll interval: stop() (tests start and stop many sandboxes) waits for one poll
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="sandbox-https", daemon=True
-        )
+            server.prepare()
+        except OSError as exc:
+            raise OSError(f"cannot listen on {self.host}:{self.port}: {exc}") from exc
+        self._server = server
+        self.port = server.bind_addr[1]
+        self._thread = threading.Thread(target=server.serve, name="sandbox-https", daemon=True)
         self._thread.start()
         self.outbox.start()
         return self
@@ -124,8 +119,7 @@ class Sandbox:
         """Stop serving and delivering; queued notifications stay in SQLite for the next start."""
         if self._server is not None:
             self.outbox.stop()
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             if self._thread is not None:
                 self._thread.join(timeout=10)
             self._server = self._thread = None

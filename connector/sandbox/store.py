@@ -41,6 +41,7 @@ class Store:
         self.lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; no fsync a commit
         self._db.executescript(_TABLES)
         self._depth = 0
 
