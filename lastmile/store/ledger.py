@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
 from .inbox import Inbox, _row
 from .models import Completion, DefaultRow, InboxRow, ObservationRow, Snapshot, TaskRow
-from .tables import defaults_applied, inbox, observations, snapshots, tasks
+from .tables import (
+    deadline_actions,
+    defaults_applied,
+    inbox,
+    observations,
+    snapshots,
+    tasks,
+    writebacks,
+)
 
 
 class LeaseLost(RuntimeError):
@@ -147,6 +156,84 @@ class Store(Inbox):
         with self.reading() as conn:
             rows = conn.execute(sa.select(tasks).order_by(tasks.c.occurred_at, tasks.c.key))
             return [TaskRow(**r._mapping) for r in rows]
+
+    # -- deadlines and retention (issue 5) -------------------------------------------------------
+
+    def deadline_keys(self) -> set[str]:
+        """The occasions the deadline scheduler already acted on (done or failed for good)."""
+        with self.reading() as conn:
+            return set(conn.execute(sa.select(deadline_actions.c.key)).scalars())
+
+    def deadline_actions(self) -> list[dict[str, Any]]:
+        """What the deadline scheduler did, oldest deadline first (ids and codes, no values)."""
+        query = sa.select(deadline_actions).order_by(
+            deadline_actions.c.deadline, deadline_actions.c.key
+        )
+        with self.reading() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def record_deadline_action(self, **values: Any) -> bool:
+        """Keep what was done for one missed occasion; False if another run kept it first."""
+        with self.writing() as conn:
+            return bool(
+                conn.execute(
+                    self.insert_ignoring_duplicates(deadline_actions).values(**values)
+                ).rowcount
+            )
+
+    def drop_prompt(
+        self, object: str, record_id: str, rule: str, inbox_id: int, prompt_value: str | None
+    ) -> bool:
+        """Forget the rule's prompt on the record's snapshot, unless an event moved the snapshot
+        on since it was read (`inbox_id`): then the worker's view stands."""
+        with self.writing() as conn:
+            row = conn.execute(
+                sa.select(snapshots.c.prompts, snapshots.c.inbox_id).where(
+                    snapshots.c.object == object, snapshots.c.record_id == record_id
+                )
+            ).first()
+            if row is None or row.inbox_id != inbox_id:
+                return False
+            prompts = {k: v for k, v in dict(row.prompts).items() if k != rule}
+            conn.execute(
+                snapshots.update()
+                .where(snapshots.c.object == object, snapshots.c.record_id == record_id)
+                .values(prompts=prompts, prompt_value=prompt_value)
+            )
+            return True
+
+    def purge(self, before: datetime) -> dict[str, int]:
+        """Delete ledger rows of events that occurred before `before`, and done inbox rows of
+        that age with their write-back logs (a row a snapshot still points at stays: it is the
+        record's latest state). How many rows of each kind went."""
+        done_old = sa.select(inbox.c.id).where(
+            inbox.c.status == "done",
+            inbox.c.occurred_at < before,
+            inbox.c.id.not_in(sa.select(snapshots.c.inbox_id)),
+        )
+        counts: dict[str, int] = {}
+        with self.writing() as conn:
+            for name, table, when in (
+                ("observations", observations, observations.c.occurred_at),
+                ("defaults", defaults_applied, defaults_applied.c.occurred_at),
+                ("tasks", tasks, tasks.c.occurred_at),
+                ("deadline_actions", deadline_actions, deadline_actions.c.deadline),
+            ):
+                counts[name] = conn.execute(table.delete().where(when < before)).rowcount
+            # Ledger rows are keyed to their inbox row; one that is kept keeps its event too.
+            kept = [sa.select(t.c.inbox_id) for t in (observations, defaults_applied, tasks)]
+            removable = done_old.where(*(inbox.c.id.not_in(k) for k in kept))
+            ids = list(conn.execute(removable).scalars())
+            counts["writebacks"] = counts["inbox"] = 0
+            for start in range(0, len(ids), 500):  # SQLite limits bound parameters
+                chunk = ids[start : start + 500]
+                counts["writebacks"] += conn.execute(
+                    writebacks.delete().where(writebacks.c.inbox_id.in_(chunk))
+                ).rowcount
+                counts["inbox"] += conn.execute(
+                    inbox.delete().where(inbox.c.id.in_(chunk))
+                ).rowcount
+        return counts
 
 
 def _observation(o: ObservationRow) -> dict:

@@ -146,3 +146,23 @@ tasks = sa.Table(
     sa.Column("crm_id", sa.String(64)),
     sa.Column("due", sa.Date, nullable=False),
 )
+
+# What the deadline scheduler did for an occasion whose `within` passed unmet (issue 5): one row
+# per rule, record and opening event, so a second run acts on nothing it acted on before.
+deadline_actions = sa.Table(
+    "deadline_actions",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("rule", sa.String(128), nullable=False),
+    sa.Column("object", sa.String(80), nullable=False),
+    sa.Column("record_id", sa.String(64), nullable=False),
+    sa.Column("event_id", sa.String(255), nullable=False),  # the occasion's opening event
+    sa.Column("deadline", UTCDateTime, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # done | failed (a permanent CRM error)
+    sa.Column("task_key", sa.String(255)),
+    sa.Column("task_crm_id", sa.String(64)),
+    sa.Column("prompt_cleared", sa.Boolean, nullable=False),
+    sa.Column("problem", sa.Text),  # CRM codes and messages, never field values
+    sa.Column("acted_at", UTCDateTime, nullable=False),
+    sa.Index("ix_deadline_action_deadline", "deadline"),
+)

@@ -1,0 +1,278 @@
+"""`lastmile report`, `digest`, `deadlines` and `ledger purge`: adoption measurement from a
+terminal, on the store and rules the `LASTMILE_*` settings name."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import click
+from pydantic import ValidationError
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from rules import RuleFileError, RuleSet, load_rules
+
+from .measure import (
+    DigestPostError,
+    TeamsError,
+    UnknownTeam,
+    digest,
+    digest_text,
+    friction,
+    indicators,
+    parse_time,
+    post_digest,
+)
+from .measure.language import duration, percent
+from .settings import Settings
+from .store import Store
+
+
+@dataclass
+class _Env:
+    settings: Settings
+    store: Store
+    rules: RuleSet | None  # None when the command needs no rules
+
+    @property
+    def ruleset(self) -> RuleSet:
+        assert self.rules is not None, "this command was set up without rules"
+        return self.rules
+
+
+@contextmanager
+def _env(*, rules: bool = True) -> Iterator[_Env]:
+    """Settings, store and (unless not needed) rules, with errors a person can act on."""
+    from .runtime import rules_path
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise click.ClickException(f"bad LASTMILE_* setting: {exc}") from None
+    try:
+        ruleset = load_rules([rules_path(settings)]) if rules else None
+    except RuleFileError as exc:
+        lines = "\n".join(str(p) for p in exc.problems)
+        raise click.ClickException(f"the rules do not load:\n{lines}") from None
+    store = Store.from_settings(settings)
+    try:
+        yield _Env(settings, store, ruleset)
+    except SQLAlchemyError as exc:
+        raise click.ClickException(
+            f"the database could not be read ({type(exc).__name__}); if it is new, "
+            "create its tables with `lastmile db upgrade`"
+        ) from None
+    except TeamsError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+
+
+def _time(_ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param=param) from None
+
+
+def _day(_ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date; write e.g. 2026-11-24") from None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- report -------------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--as-of", "as_of", callback=_time, help="Figures as they stood then (default now).")
+@click.option("--rule", help="Only this rule.")
+@click.option("--team", help="Only this team (`other`: small teams and people in no team).")
+@click.option("--from", "since", callback=_time, help="Occasions opened from this time on.")
+@click.option("--to", "until", callback=_time, help="Occasions opened before this time.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON of GET /api/indicators.")
+def report(
+    as_of: datetime | None,
+    rule: str | None,
+    team: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    as_json: bool,
+) -> None:
+    """Adoption indicators: per rule, team, week and default, and the friction report."""
+    with _env() as env:
+        figures = indicators(
+            env.store,
+            env.ruleset,
+            env.settings,
+            as_of or _now(),
+            rule=rule,
+            team=team,
+            since=since,
+            until=until,
+        )
+        if as_json:
+            click.echo(json.dumps(figures, indent=2, ensure_ascii=False))
+            return
+        _print_report(figures, friction(figures, env.ruleset), team is not None)
+
+
+_COLUMNS = ("occasions", "first time", "after prompt", "missed", "withdrawn", "open")
+WIDTH = 140  # when not on a terminal (a pipe, a file): the tables stay readable
+_KEYS = ("occasions", "met_first_time", "met_after_prompt", "missed", "withdrawn", "open")
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    waits = row["time_to_comply_s"]
+    compliance = row["compliance"]
+    empty = ", ".join(f"{f} {n}" for f, n in row["fields_missing"].items() if n) or "-"
+    return [
+        *(str(row[k]) for k in _KEYS),
+        percent(compliance) if compliance is not None else "-",
+        duration(waits["median"], "en") if waits else "-",
+        duration(waits["p90"], "en") if waits else "-",
+        empty,
+    ]
+
+
+def _table(title: str, rows: list[dict[str, Any]], key: str | None = None) -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    for name in ([key] if key else []) + ["rule", *_COLUMNS]:
+        table.add_column(name, justify="left" if name in ("rule", key) else "right", no_wrap=True)
+    for name in ("compliance", "median", "p90"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("empty at the start", overflow="fold", min_width=16)
+    for row in rows:
+        table.add_row(*([str(row[key])] if key else []), row["rule"], *_cells(row))
+    return table
+
+
+def _print_report(figures: dict[str, Any], items: list[dict[str, Any]], by_team: bool) -> None:
+    console = Console(highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, soft_wrap=False, width=WIDTH)
+    console.print(f"[bold]Adoption as of {figures['as_of']}[/bold]")
+    if not any(r["occasions"] for r in figures["rules"]) and not figures["defaults"]:
+        console.print("No occasions for that team." if by_team else "No occasions yet.")
+        return
+    console.print(_table("Per rule", figures["rules"]))
+    console.print(_table("Per team", figures["teams"], "team"))
+    console.print(_table("Per week (of opening)", figures["weeks"], "week"))
+    if "people" in figures:
+        console.print(_table("Per person (person reports are on)", figures["people"], "person"))
+    if figures["defaults"]:
+        table = Table(title="Defaults", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+        for name in ("rule", "field", "applied", "overridden", "override rate"):
+            table.add_column(name, justify="left" if name in ("rule", "field") else "right")
+        for d in figures["defaults"]:
+            rate = percent(d["override_rate"])
+            table.add_row(d["rule"], d["field"], str(d["applied"]), str(d["overridden"]), rate)
+        console.print(table)
+    if items:
+        table = Table(title="Friction", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+        for name in ("rule", "field", "figure", "hint"):
+            table.add_column(name, overflow="fold")
+        for item in items:
+            table.add_row(item["rule"], item.get("field", ""), item["figure"], item["hint"])
+        console.print(table)
+    else:
+        console.print("Friction: nothing stands out.")
+
+
+# -- digest -------------------------------------------------------------------------------------
+
+
+@click.command("digest")
+@click.option("--team", required=True, help="The team (as the report names it, or `other`).")
+@click.option("--day", callback=_day, help="The stand-up day (default today, UTC).")
+@click.option("--post", is_flag=True, help="Also POST it to LASTMILE_DIGEST_WEBHOOK_URL.")
+@click.option("--json", "as_json", is_flag=True, help="Print the digest as JSON.")
+def digest_cmd(team: str, day: date | None, post: bool, as_json: bool) -> None:
+    """Three stand-up questions for a team, from yesterday's figures."""
+    with _env() as env:
+        if post and not env.settings.digest_webhook_url:
+            raise click.ClickException("--post needs LASTMILE_DIGEST_WEBHOOK_URL")
+        try:
+            result = digest(env.store, env.ruleset, env.settings, team, day or _now().date())
+        except UnknownTeam as exc:
+            raise click.ClickException(str(exc)) from None
+        text = digest_text(result, env.ruleset)
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False) if as_json else text)
+        if post:
+            assert env.settings.digest_webhook_url is not None
+            try:
+                post_digest(text, env.settings.digest_webhook_url)
+            except DigestPostError as exc:
+                raise click.ClickException(str(exc)) from None
+            click.echo("posted to the chat webhook", err=True)
+
+
+# -- deadlines ----------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--now", "now", callback=_time, help="Act as if it were this time (default now).")
+@click.pass_context
+def deadlines(ctx: click.Context, now: datetime | None) -> None:
+    """Act once on passed deadlines: escalation tasks, stale prompts cleared."""
+    from .deadlines import run_deadlines
+    from .runtime import connector_from_settings
+
+    with _env() as env:
+        given = ctx.obj.get("connector") if isinstance(ctx.obj, dict) else None
+        connector = given or connector_from_settings(env.settings)
+        if connector is None:
+            raise click.ClickException(
+                "no CRM connection: set LASTMILE_SALESFORCE_INSTANCE_URL and a login "
+                "(see `lastmile sandbox` for a local one)"
+            )
+        counts = run_deadlines(env.store, env.ruleset, connector, env.settings, now or _now())
+    click.echo(", ".join(f"{name.replace('_', ' ')} {n}" for name, n in counts.items()))
+    if counts["failed"] or counts["errors"]:
+        ctx.exit(1)
+
+
+# -- ledger -------------------------------------------------------------------------------------
+
+
+@click.group()
+def ledger() -> None:
+    """The adoption ledger: retention."""
+
+
+@ledger.command()
+@click.option(
+    "--older-than",
+    "days",
+    type=click.IntRange(min=1),
+    help="Age in days (default LASTMILE_LEDGER_RETENTION_DAYS, 400).",
+)
+def purge(days: int | None) -> None:
+    """Delete ledger rows and processed events older than the retention period."""
+    with _env(rules=False) as env:
+        keep = days or env.settings.ledger_retention_days
+        before = _now() - timedelta(days=keep)
+        counts = env.store.purge(before)
+    click.echo(
+        f"purged what occurred before {before.date().isoformat()} ({keep} days): "
+        + ", ".join(f"{name.replace('_', ' ')} {n}" for name, n in counts.items())
+    )
+
+
+COMMANDS = (report, digest_cmd, deadlines, ledger)
