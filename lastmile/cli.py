@@ -279,7 +279,8 @@ def demo(
             f"{run.sandbox.ca_bundle} or accept the warning)"
         )
         click.echo(f"  receiver    {run.receiver_url}/readyz   {run.receiver_url}/metrics")
-        click.echo(f"  admin token {run.admin_token}   (for {run.receiver_url}/api/events)")
+        click.echo(f"  dashboard   {run.receiver_url}/dashboard   (sign in with the admin token)")
+        click.echo(f"  admin token {run.admin_token}   (also for {run.receiver_url}/api/events)")
         click.echo("")
         run.show_one_save(click.echo)
         click.echo(
@@ -298,9 +299,10 @@ def demo(
 
 def _add_commands() -> None:
     from .events_cli import db, events
+    from .report_cli import COMMANDS
     from .sandbox_cli import sandbox
 
-    for command in (events, db, sandbox):
+    for command in (events, db, sandbox, *COMMANDS):
         main.add_command(command)
 
 

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_000_000
     max_json_depth: int = 32
     max_attempts: int = 8  # then an event is parked as dead
+    # Embedded worker threads: they mostly wait on CRM calls (100-300 ms each with Salesforce).
+    worker_threads: int = Field(default=8, ge=1, le=64)
     log_level: str = "info"
 
     _split = field_validator("salesforce_org_ids", mode="before")(_csv)
