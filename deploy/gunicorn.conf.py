@@ -2,9 +2,13 @@
 #   gunicorn -c deploy/gunicorn.conf.py 'lastmile.wsgi:create_app()'
 # Embedded mode needs ONE worker process (its worker thread orders events per record);
 # scale out with Celery workers (LASTMILE_BROKER_URL), not with more gunicorn processes.
+# With LASTMILE_BROKER_URL set the receiver only stores and enqueues, so it may run several
+# processes: WEB_CONCURRENCY of them (default 2).
 import os
 
 from lastmile.serve import GUNICORN_DEFAULTS
 
 globals().update(GUNICORN_DEFAULTS)
 bind = os.environ.get("LASTMILE_BIND", "0.0.0.0:8000")
+if os.environ.get("LASTMILE_BROKER_URL"):
+    workers = int(os.environ.get("WEB_CONCURRENCY", "2"))

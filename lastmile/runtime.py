@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from flask import Flask
@@ -19,6 +19,10 @@ from lastmile.reload import LiveRules
 from lastmile.settings import Settings
 from lastmile.store import Store
 from lastmile.worker import Worker
+from lastmile.worker.locks import record_locks
+
+if TYPE_CHECKING:
+    from lastmile.celery_dispatch import CeleryDispatcher
 
 log = structlog.get_logger("lastmile")
 
@@ -49,6 +53,18 @@ def connector_from_settings(settings: Settings) -> Connector | None:
     return from_settings(settings)
 
 
+def _dispatcher(
+    settings: Settings, worker: Worker, store: Store
+) -> EmbeddedDispatcher | CeleryDispatcher:
+    """Celery when a broker is configured (scale-out), else worker threads in this process."""
+    if settings.broker_url:
+        from lastmile.celery_app import make_celery
+        from lastmile.celery_dispatch import CeleryDispatcher
+
+        return CeleryDispatcher(store, make_celery(settings))
+    return EmbeddedDispatcher(worker, store, threads=settings.worker_threads)
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -56,8 +72,9 @@ class Runtime:
     rules: LiveRules
     connector: Connector
     worker: Worker
-    dispatcher: EmbeddedDispatcher
+    dispatcher: EmbeddedDispatcher | CeleryDispatcher
     _started: bool = field(default=False, repr=False)
+    _deadlines: Any = field(default=None, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, *, connector: Connector | None = None) -> Runtime:
@@ -71,8 +88,8 @@ class Runtime:
                 "LASTMILE_SALESFORCE_SESSION_ID (or username/password/token, or the JWT "
                 "settings); `lastmile sandbox` prints settings for a local sandbox CRM"
             )
-        worker = Worker(store, rules, crm, settings)
-        return cls(settings, store, rules, crm, worker, EmbeddedDispatcher(worker, store))
+        worker = Worker(store, rules, crm, settings, locks=record_locks(store.engine))
+        return cls(settings, store, rules, crm, worker, _dispatcher(settings, worker, store))
 
     def dispatch(self, ids: Sequence[int]) -> None:
         self.dispatcher.dispatch(list(ids))
@@ -83,23 +100,33 @@ class Runtime:
         if not self._started:
             self.rules.start()
             self.dispatcher.start()
+            if not self.settings.broker_url:  # at scale, Celery beat runs the deadlines
+                from lastmile.deadlines import scheduler_for
+
+                self._deadlines = scheduler_for(self)
+                self._deadlines.start()
             self._started = True
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._started:
+            if self._deadlines is not None:
+                self._deadlines.stop()
+                self._deadlines = None
             self.dispatcher.stop(timeout)
             self.rules.stop()
             self._started = False
 
     def app(self, **extra: Any) -> Flask:
         from webhooks import create_app
+        from webhooks.api import api_blueprint
+        from webhooks.dashboard import dashboard_blueprint
         from webhooks.ops import ops_blueprint
 
         return create_app(
             self.settings,
             self.store,
-            blueprints=(ops_blueprint(self),),
+            blueprints=(ops_blueprint(self), api_blueprint(self), dashboard_blueprint(self)),
             dispatch=self.dispatch,
             **extra,
         )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from importlib import resources
 from typing import Any
 
@@ -18,13 +19,60 @@ from ..settings import Settings
 
 BUSY_TIMEOUT_MS = 15_000
 
+# PostgreSQL pool: a Celery worker process uses one connection for its work and one for the
+# record lock it holds meanwhile; a receiver process one per request thread (8 under gunicorn).
+PG_POOL = {
+    "pool_size": 10,
+    "max_overflow": 10,
+    "pool_timeout": 30,
+    "pool_recycle": 1800,  # below the idle timeouts of common proxies (PgBouncer, cloud LBs)
+    "pool_pre_ping": True,  # a connection the server dropped (a restart) is replaced, not used
+}
+PG_CONNECT_TIMEOUT_S = 10
+MIGRATE_LOCK = 0x4C4D_0001  # the advisory lock key `upgrade` takes on PostgreSQL ("LM" 1)
+
+
+class DatabaseUrlError(ValueError):
+    """LASTMILE_DATABASE_URL names no database Lastmile can use; the message says what to set."""
+
+
+def normalize_url(url: str) -> str:
+    """`url` with the driver Lastmile uses: PostgreSQL through psycopg 3 (`postgresql://` and
+    `postgres://` become `postgresql+psycopg://`); SQLite as given."""
+    try:
+        sa_url = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        raise DatabaseUrlError(
+            "LASTMILE_DATABASE_URL is not a database URL: use sqlite:///path/to/lastmile.db "
+            "or postgresql://user:password@host:5432/dbname"
+        ) from None
+    backend, _, driver = sa_url.drivername.partition("+")
+    if backend in ("postgresql", "postgres"):
+        if driver not in ("", "psycopg"):
+            raise DatabaseUrlError(
+                f"PostgreSQL driver {driver!r} is not supported: use postgresql://... "
+                "(Lastmile talks to PostgreSQL through psycopg 3)"
+            )
+        sa_url = sa_url.set(drivername="postgresql+psycopg")
+        return sa_url.render_as_string(hide_password=False)
+    if backend != "sqlite":
+        raise DatabaseUrlError(
+            f"database {backend!r} is not supported: use sqlite:///... (one machine) "
+            "or postgresql://... (scale-out)"
+        )
+    return url
+
 
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, a busy timeout, foreign keys, and writers that take
-    the write lock when they begin (so two writers never deadlock upgrading a read lock)."""
+    the write lock when they begin (so two writers never deadlock upgrading a read lock).
+    PostgreSQL gets psycopg 3 and a pool that replaces connections a server restart broke."""
+    url = normalize_url(url)
     sa_url = sa.make_url(url)
     if sa_url.get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True)
+        return sa.create_engine(
+            url, connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S}, **PG_POOL
+        )
     memory = sa_url.database in (None, "", ":memory:")
     engine = sa.create_engine(
         url,
@@ -56,9 +104,12 @@ class Database:
     """An engine and the transaction helpers the store's parts share."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
-        self.engine = make_engine(url)
+        self.url = normalize_url(url)
+        self.engine = make_engine(self.url)
         self.dialect = self.engine.dialect.name
+        # SQLite has one writer at a time. Threads of this process queue here rather than in
+        # SQLite's busy handler, whose sleeps (up to 100 ms each) made the p99 of an Ack 0.8 s.
+        self._write_lock = threading.Lock() if self.dialect == "sqlite" else nullcontext()
 
     @classmethod
     def from_settings(cls, settings: Settings):
@@ -67,7 +118,7 @@ class Database:
     @contextmanager
     def writing(self) -> Iterator[Connection]:
         """One write transaction: committed when the block ends, rolled back if it raises."""
-        with self.engine.connect() as conn:
+        with self._write_lock, self.engine.connect() as conn:
             conn = conn.execution_options(lastmile_write=True)
             with conn.begin():
                 yield conn
@@ -91,6 +142,10 @@ class Database:
         location = str(resources.files("lastmile") / "migrations")
         config.set_main_option("script_location", location.replace("%", "%%"))
         with self.writing() as conn:
+            if self.dialect == "postgresql":
+                # Every worker and receiver upgrades at start; on PostgreSQL they take turns
+                # (the lock ends with this transaction), so the second finds the tables made.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_LOCK})
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
 
