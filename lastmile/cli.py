@@ -225,6 +225,7 @@ def serve(host: str, port: int, config_file: Path | None) -> None:
     from .runtime import ConfigError, Runtime
     from .serve import serve as run
     from .settings import Settings
+    from .store.database import DatabaseUrlError
 
     try:
         settings = Settings(_env_file=config_file)
@@ -233,7 +234,7 @@ def serve(host: str, port: int, config_file: Path | None) -> None:
     configure_logging(settings.log_level)
     try:  # fail here, before gunicorn forks, with a message a person can act on
         Runtime.build(settings).store.ping()
-    except ConfigError as exc:
+    except (ConfigError, DatabaseUrlError) as exc:
         raise click.ClickException(str(exc)) from None
     run(host, port, lambda: Runtime.build(settings))
 
@@ -301,8 +302,9 @@ def _add_commands() -> None:
     from .events_cli import db, events
     from .report_cli import COMMANDS
     from .sandbox_cli import sandbox
+    from .worker_cli import beat, worker
 
-    for command in (events, db, sandbox, *COMMANDS):
+    for command in (events, db, sandbox, worker, beat, *COMMANDS):
         main.add_command(command)
 
 

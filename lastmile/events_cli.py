@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .settings import Settings
 from .store import EventDetail, InboxRow, Store
+from .store.database import DatabaseUrlError
 from .store.tables import STATUSES
 
 
@@ -26,7 +27,10 @@ def _store() -> Iterator[Store]:
         settings = Settings()
     except ValidationError as exc:
         raise click.ClickException(f"bad LASTMILE_* setting: {exc}") from None
-    store = Store.from_settings(settings)
+    try:
+        store = Store.from_settings(settings)
+    except DatabaseUrlError as exc:
+        raise click.ClickException(str(exc)) from None
     try:
         yield store
     except SQLAlchemyError as exc:

@@ -271,8 +271,16 @@ def rule_files(paths: Iterable[str | Path]) -> list[Path]:
     found: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
+            # Hidden parts are skipped: editors' backups, and the `..2026_...` copy of every file
+            # in a Kubernetes ConfigMap mount, which would load each pack twice.
             found.extend(
-                sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml") and q.is_file())
+                sorted(
+                    q
+                    for q in p.rglob("*")
+                    if q.suffix in (".yaml", ".yml")
+                    and q.is_file()
+                    and not any(part.startswith(".") for part in q.relative_to(p).parts)
+                )
             )
         elif p.exists():
             found.append(p)

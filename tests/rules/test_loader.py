@@ -611,3 +611,18 @@ rules:
     assert {"Subject", "OwnerId"} <= ruleset.fields("Task")
     with pytest.raises(RuleFileError, match="'escalate' acts when the 'within' deadline passes"):
         load_text(base + "      escalate: {subject: x}\n")
+
+
+def test_hidden_files_and_folders_are_not_rules(tmp_path):
+    from rules import load_catalog
+
+    pack = "pack: p\nrules:\n  - id: r\n    object: Task\n    if: {all: [{Status: Done}]}\n"
+    pack += "    then: {require: [Description]}\n"
+    (tmp_path / "p.yaml").write_text(pack)
+    # A Kubernetes ConfigMap mount: the real files live in a hidden timestamped folder.
+    hidden = tmp_path / "..2026_11_25_13_00_00.123"
+    hidden.mkdir()
+    (hidden / "p.yaml").write_text(pack)
+    (tmp_path / ".p.yaml.swp.yaml").write_text("not: [valid")
+    catalog = load_catalog([tmp_path])
+    assert [r.id for r in catalog.ruleset.rules] == ["r"]
