@@ -58,6 +58,10 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = 1_000_000
     max_json_depth: int = 32
+    # Per source address on each webhook endpoint (flask-limiter notation, "10/second;600/minute");
+    # empty: no limit. Counted in this process unless the storage is shared ("redis://host:6379").
+    rate_limit: str | None = "3000/minute"  # 50/s: Salesforce batches up to 100 a message
+    rate_limit_storage_uri: str = "memory://"
     max_attempts: int = 8  # then an event is parked as dead
     # Embedded worker threads: they mostly wait on CRM calls (100-300 ms each with Salesforce).
     worker_threads: int = Field(default=8, ge=1, le=64)

@@ -12,11 +12,15 @@ from typing import Any
 
 import structlog
 from flask import Blueprint, Flask, Response, g, request
+from flask_limiter import Limiter, RateLimitExceeded
+from flask_limiter.util import get_remote_address
+from limits import parse_many
 
+from lastmile.metrics import REQUESTS_REFUSED
 from lastmile.settings import Settings
 
 from . import events, salesforce
-from .errors import BadSettings, WebhookError, register_error_handlers
+from .errors import OWN_BLUEPRINTS, BadSettings, WebhookError, register_error_handlers, render
 from .intake import Inbox, Intake
 
 __all__ = ["BadSettings", "WebhookError", "create_app"]
@@ -58,6 +62,7 @@ def create_app(
     app.after_request(_answer_request_id)
     app.teardown_request(_unbind_request_id)
     register_error_handlers(app)
+    _limit_rate(app, settings)
     app.register_blueprint(salesforce.bp)
     app.register_blueprint(events.bp)
     for blueprint in blueprints:
@@ -83,3 +88,41 @@ def _unbind_request_id(_exc: BaseException | None) -> None:
     tokens = g.pop("log_tokens", None)
     if tokens:
         structlog.contextvars.reset_contextvars(**tokens)
+
+
+# --- rate limiting (issue 7) -------------------------------------------------------------------
+
+
+def _limit_rate(app: Flask, settings: Settings) -> None:
+    """Limit each source address on each webhook endpoint to `settings.rate_limit`; over it the
+    sender gets a 429 in the endpoint's own error format, with Retry-After.
+
+    The count lives in `settings.rate_limit_storage_uri`: in memory it is per process, so N
+    receivers behind a balancer let an address through N times the limit; a shared storage
+    (redis://) makes it one count. A storage that fails lets requests through (logged).
+    """
+    if not settings.rate_limit:
+        return
+    try:
+        parse_many(settings.rate_limit)
+    except ValueError:
+        raise BadSettings(
+            f"LASTMILE_RATE_LIMIT: {settings.rate_limit!r} is not a rate limit such as 600/minute"
+        ) from None
+    Limiter(
+        get_remote_address,  # behind a proxy, wrap the app in ProxyFix so this is the client
+        app=app,
+        default_limits=[settings.rate_limit],
+        default_limits_exempt_when=lambda: request.blueprint not in OWN_BLUEPRINTS,
+        storage_uri=settings.rate_limit_storage_uri,
+        headers_enabled=True,
+        swallow_errors=True,
+    )
+    app.register_error_handler(RateLimitExceeded, _rate_limited)
+
+
+def _rate_limited(exc: RateLimitExceeded) -> Response:
+    REQUESTS_REFUSED.labels(request.blueprint or "none", "rate_limited").inc()
+    log.warning("webhook_refused", path=request.path, status=429, code="rate_limited")
+    message = f"too many requests from this address: at most {exc.limit.limit}"
+    return render(429, "rate_limited", message, [])

@@ -79,6 +79,7 @@ def make_app(inbox: MemoryInbox, dispatched: list[list[int]], secret: str) -> Ca
             "salesforce_org_ids": [ORG_ID],
             "webhook_secret": secret,
             "database_url": "sqlite://",
+            "rate_limit": "",  # these tests send thousands of requests; tests/hardening covers it
         }
         values.update(overrides)
         settings = Settings(**values)
