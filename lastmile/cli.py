@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -288,14 +290,18 @@ def demo(
             "\nEdit a record in the sandbox pages: its page shows the prompt, defaults and "
             "follow-up task within a second. Ctrl-C stops everything."
         )
-        try:
-            if exit_after is not None:
-                time.sleep(exit_after)
-            else:
-                while True:
-                    time.sleep(3600)
-        except KeyboardInterrupt:
-            click.echo("stopping")
+        stop = threading.Event()
+        # Ctrl-C, or SIGTERM from a process manager: both stop everything cleanly. (Set
+        # explicitly: a shell starts background jobs with SIGINT ignored.)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        # Wake up regularly: a signal may land on another thread, and Python runs its handler
+        # only when the main thread runs.
+        deadline = None if exit_after is None else time.monotonic() + exit_after
+        while not stop.wait(0.2):
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+        click.echo("stopping")
 
 
 def _add_commands() -> None:

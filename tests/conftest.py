@@ -4,9 +4,22 @@ RabbitMQ, Chromium) behaves when it is missing."""
 from __future__ import annotations
 
 import os
-from typing import NoReturn
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NoReturn
 
 import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; `.ci/run` installs it
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 REQUIRE = "LASTMILE_REQUIRE_SERVICES"
 
@@ -23,3 +36,23 @@ def service_unavailable(what: str, why: str) -> NoReturn:
 def need_service():
     """`need_service("PostgreSQL", "connection refused")`: skip here, fail in CI."""
     return service_unavailable
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright, or a string saying why it cannot start (a test
+    passes that to `need_service`, which skips here and fails in CI)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        yield "the playwright package is not installed (pip install -e '.[test]')"
+        return
+    if not CHROMIUM.exists():
+        yield f"{CHROMIUM} is missing (apt-get install chromium)"
+        return
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
