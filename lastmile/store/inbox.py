@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,51 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class _GroupCommit:
+    """Group commit for the receiver's threads: whoever holds the turn stores every request
+    waiting at that moment in one transaction. Under load one commit serves many requests,
+    instead of each request queueing for the database's single writer."""
+
+    def __init__(self) -> None:
+        self._turn = threading.Lock()
+        self._guard = threading.Lock()
+        self._waiting: list[_Request] = []
+
+    def run(self, events: list[RecordEvent], store_many: Any) -> list[tuple[int, bool]]:
+        mine = _Request(events)
+        with self._guard:
+            self._waiting.append(mine)
+        with self._turn:
+            if not mine.done:  # nobody took it along: take everything waiting, mine included
+                with self._guard:
+                    batch, self._waiting = self._waiting, []
+                try:
+                    for request, result in zip(
+                        batch, store_many([r.events for r in batch]), strict=True
+                    ):
+                        request.result = result
+                except BaseException as exc:  # every request of the batch failed with it
+                    for request in batch:
+                        request.error = exc
+                finally:
+                    for request in batch:
+                        request.done = True
+        if mine.error is not None:
+            raise mine.error
+        assert mine.result is not None
+        return mine.result
+
+
+class _Request:
+    __slots__ = ("done", "error", "events", "result")
+
+    def __init__(self, events: list[RecordEvent]) -> None:
+        self.events = events
+        self.done = False
+        self.result: list[tuple[int, bool]] | None = None
+        self.error: BaseException | None = None
+
+
 class Inbox(Database):
     """Inbox operations: what the receiver, the worker, the sweeper and ops call."""
 
@@ -28,40 +74,49 @@ class Inbox(Database):
         """Store events in one transaction; (inbox id, new?) per event, in order.
 
         A duplicate (same source + event id, stored before or earlier in this list) gives the
-        existing id and False. Safe to call from several threads and processes at once.
+        existing id and False. Safe to call from several threads and processes at once. Durable
+        when it returns: the transaction has committed.
         """
         if not events:
             return []
+        combiner = self.__dict__.setdefault("_combiner", _GroupCommit())
+        return combiner.run(list(events), self._add_many)
+
+    def _add_many(self, requests: list[list[RecordEvent]]) -> list[list[tuple[int, bool]]]:
+        """Several callers' events in ONE transaction (one commit for all of them)."""
         received = _now()
         insert = self._add_statement()
-        result: list[tuple[int, bool]] = []
+        results: list[list[tuple[int, bool]]] = []
         with self.writing() as conn:
-            for ev in events:
-                new_id = conn.execute(
-                    insert,
-                    {
-                        "source": ev.source,
-                        "event_id": ev.id,
-                        "object": ev.object,
-                        "record_id": ev.record_id,
-                        "kind": ev.kind,
-                        "occurred_at": ev.occurred_at,
-                        "received_at": received,
-                        "event": ev.model_dump_json(),
-                        "status": "pending",
-                        "attempts": 0,
-                    },
-                ).scalar()
-                if new_id is not None:
-                    result.append((new_id, True))
-                    continue
-                existing = conn.execute(
-                    sa.select(inbox.c.id).where(
-                        inbox.c.source == ev.source, inbox.c.event_id == ev.id
-                    )
-                ).scalar_one()
-                result.append((existing, False))
-        return result
+            for events in requests:
+                result: list[tuple[int, bool]] = []
+                for ev in events:
+                    new_id = conn.execute(
+                        insert,
+                        {
+                            "source": ev.source,
+                            "event_id": ev.id,
+                            "object": ev.object,
+                            "record_id": ev.record_id,
+                            "kind": ev.kind,
+                            "occurred_at": ev.occurred_at,
+                            "received_at": received,
+                            "event": ev.model_dump_json(),
+                            "status": "pending",
+                            "attempts": 0,
+                        },
+                    ).scalar()
+                    if new_id is None:
+                        new_id = conn.execute(
+                            sa.select(inbox.c.id).where(
+                                inbox.c.source == ev.source, inbox.c.event_id == ev.id
+                            )
+                        ).scalar_one()
+                        result.append((new_id, False))
+                    else:
+                        result.append((new_id, True))
+                results.append(result)
+        return results
 
     def _add_statement(self) -> sa.Insert:
         # Built once: the receiver's hot path then reuses SQLAlchemy's compiled form.

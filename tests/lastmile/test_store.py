@@ -76,6 +76,47 @@ def _add_in_child(url: str, seed: int, out) -> None:
     store.close()
 
 
+def test_threads_sharing_one_store_have_their_adds_committed_together_and_each_once(store):
+    # The receiver's threads share one Store: their adds are grouped into shared commits, and
+    # every caller still gets its own answer, duplicates included.
+    ids = [f"e{i}" for i in range(60)]
+    answers: dict[int, list[tuple[str, int, bool]]] = {}
+    barrier = threading.Barrier(12)
+
+    def sender(n: int) -> None:
+        mine = random.Random(n).sample(ids, 20)
+        barrier.wait()
+        got = []
+        for chunk in (mine[:10], mine[10:]):
+            stored = store.add([event(e) for e in chunk])
+            got += [(eid, i, new) for eid, (i, new) in zip(chunk, stored, strict=True)]
+        answers[n] = got
+
+    threads = [threading.Thread(target=sender, args=(n,)) for n in range(12)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    seen: dict[str, set[int]] = {}
+    new_count: dict[str, int] = {}
+    for got in answers.values():
+        for eid, inbox_id, new in got:
+            seen.setdefault(eid, set()).add(inbox_id)
+            new_count[eid] = new_count.get(eid, 0) + new
+    assert all(len(v) == 1 for v in seen.values())  # one inbox id per event, whoever asked
+    assert all(n == 1 for n in new_count.values())  # exactly one caller was told "new"
+    assert store.counts()["pending"] == len(seen)
+
+
+def test_a_failed_group_commit_fails_every_caller_in_it(store, monkeypatch):
+    def broken(requests):
+        raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(store, "_add_many", broken)
+    with pytest.raises(sa.exc.OperationalError):
+        store.add([event("e1")])
+    monkeypatch.undo()
+    assert store.add([event("e1")]) == [(1, True)]  # nothing half-stored; the retry works
+
+
 def test_concurrent_adds_from_several_processes_store_each_event_once(tmp_path):
     url = f"sqlite:///{tmp_path / 'procs.db'}"
     Store(url).upgrade()
