@@ -99,8 +99,15 @@ class Store(Inbox):
                 self._put_snapshot(conn, inbox_id, done.snapshot, now)
 
     def _insert_new(self, conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
-        for row in rows:  # one by one: a batch insert cannot skip duplicates on every dialect
-            conn.execute(self.insert_ignoring_duplicates(table).values(**row))
+        """Insert rows, leaving any that exist (same key) alone: one executemany of a statement
+        built once per table, so the worker's commit does not recompile it for every row."""
+        if not rows:
+            return
+        built = self.__dict__.setdefault("_insert_new_sql", {})
+        statement = built.get(table.name)
+        if statement is None:
+            statement = built[table.name] = self.insert_ignoring_duplicates(table)
+        conn.execute(statement, rows)
 
     def _put_snapshot(
         self, conn: sa.Connection, inbox_id: int, snap: Snapshot, now: datetime
