@@ -142,15 +142,13 @@ class Inbox(Database):
             sa.and_(inbox.c.status == "running", inbox.c.lease_until < now),
         )
         with self.writing() as conn:
-            taken = conn.execute(
+            row = conn.execute(
                 inbox.update()
                 .where(inbox.c.id == inbox_id, claimable)
                 .values(status="running", lease_owner=owner, lease_until=now + lease)
-            ).rowcount
-            if taken != 1:
-                return None
-            row = conn.execute(sa.select(inbox).where(inbox.c.id == inbox_id)).one()
-        return _row(row)
+                .returning(*inbox.c)  # the leased row in the same statement
+            ).first()
+        return _row(row) if row is not None else None
 
     def earlier_open(self, row: InboxRow) -> list[InboxRow]:
         """The record's events before `row` (by occurred_at, then arrival) not yet done or dead."""
