@@ -286,15 +286,16 @@ def demo(
         click.echo(f"  admin token {run.admin_token}   (also for {run.receiver_url}/api/events)")
         click.echo("")
         run.show_one_save(click.echo)
+        stop = threading.Event()
+        # Ctrl-C, or SIGTERM from a process manager: both stop everything cleanly. Set before
+        # the last line says so, and explicitly: a shell starts background jobs with SIGINT
+        # ignored.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
         click.echo(
             "\nEdit a record in the sandbox pages: its page shows the prompt, defaults and "
             "follow-up task within a second. Ctrl-C stops everything."
         )
-        stop = threading.Event()
-        # Ctrl-C, or SIGTERM from a process manager: both stop everything cleanly. (Set
-        # explicitly: a shell starts background jobs with SIGINT ignored.)
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stop.set())
         # Wake up regularly: a signal may land on another thread, and Python runs its handler
         # only when the main thread runs.
         deadline = None if exit_after is None else time.monotonic() + exit_after
