@@ -238,7 +238,7 @@ def serve(host: str, port: int, config_file: Path | None) -> None:
         Runtime.build(settings).store.ping()
     except (ConfigError, DatabaseUrlError) as exc:
         raise click.ClickException(str(exc)) from None
-    run(host, port, lambda: Runtime.build(settings))
+    run(host, port, lambda: Runtime.build(settings), broker=bool(settings.broker_url))
 
 
 @main.command()

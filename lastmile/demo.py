@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import base64
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from werkzeug.serving import make_server
-
 from connector.sandbox import Sandbox
-from connector.sandbox.sandbox import QuietRequestHandler
 from lastmile.runtime import Runtime
+from lastmile.serve import ServingThread
 from lastmile.settings import Settings
 
 Echo = Callable[[str], None]
@@ -75,18 +72,9 @@ class Demo:
             )
             runtime = Runtime.build(settings).start()
             self._stack.callback(runtime.stop)
-            server = make_server(
-                "127.0.0.1",
-                self.port,
-                runtime.app(),
-                threaded=True,
-                request_handler=QuietRequestHandler,
-            )
-            thread = threading.Thread(target=server.serve_forever, name="lastmile-http")
-            thread.start()
-            self._stack.callback(thread.join, 10)
-            self._stack.callback(server.shutdown)
-            self.receiver_url = f"http://127.0.0.1:{server.server_port}"
+            server = ServingThread(runtime.app(), port=self.port)
+            self._stack.callback(server.stop)
+            self.receiver_url = server.url
             for obj in runtime.rules().objects:
                 sandbox.outbound(obj, f"{self.receiver_url}/webhooks/salesforce")
         except BaseException:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 # Embedded mode runs ONE worker process: the per-record ordering lock of the embedded worker lives
 # in that process. Requests are served by its threads. Scale out with Celery (LASTMILE_BROKER_URL).
@@ -46,6 +49,44 @@ class LastmileServer(BaseApplication):
         return self.runtime.app()
 
 
-def serve(host: str, port: int, build: Any, **options: Any) -> None:
+def gunicorn_options(broker: bool) -> dict[str, Any]:
+    """The gunicorn settings of `lastmile serve` and `deploy/gunicorn.conf.py`. With a broker the
+    receiver only stores and enqueues, so it may run WEB_CONCURRENCY processes (default 2)."""
+    if not broker:
+        return dict(GUNICORN_DEFAULTS)
+    return {**GUNICORN_DEFAULTS, "workers": int(os.environ.get("WEB_CONCURRENCY", "2"))}
+
+
+def serve(host: str, port: int, build: Any, *, broker: bool = False) -> None:
     """Serve until stopped (SIGINT/SIGTERM). `build()` returns a `Runtime`, called after fork."""
-    LastmileServer({**GUNICORN_DEFAULTS, "bind": f"{host}:{port}", **options}, build).run()
+    LastmileServer({**gunicorn_options(broker), "bind": f"{host}:{port}"}, build).run()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log: request lines carry record ids (structlog lines carry the request id)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class ServingThread:
+    """`app` served over HTTP by a thread of this process: for `lastmile demo` and the tests,
+    which run the receiver beside the sandbox CRM in one process (production uses gunicorn)."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
+        self.port = self._server.server_port
+        self.url = f"http://{host}:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="lastmile-http")
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(10)
+        self._server.server_close()
+
+    def __enter__(self) -> ServingThread:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -63,6 +63,7 @@ class RuleSet:
     _prompting: set[str] = field(default_factory=set, repr=False)
     _by_name: dict[str, LoadedRule] = field(default_factory=dict, repr=False)
     _order: dict[str, int] = field(default_factory=dict, repr=False)
+    _fields: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, packs: Iterable[tuple[Pack, Iterable[Source]]], version: str) -> RuleSet:
@@ -112,8 +113,12 @@ class RuleSet:
     def fields(self, obj: str) -> frozenset[str]:
         """Every field the enabled rules on `obj` read: conditions, `require`, defaults, templates.
 
-        The worker fetches those an event did not carry before evaluating it.
+        The worker fetches those an event did not carry before evaluating it (asked per event,
+        so worked out once per object).
         """
+        known = self._fields.get(obj)
+        if known is not None:
+            return known
         names: set[str] = {"Id"}
         for item in self.for_object(obj):
             if not item.rule.enabled:
@@ -133,7 +138,8 @@ class RuleSet:
             for text in texts:
                 names |= set(placeholders(text))
         names.discard("missing")
-        return frozenset(names)
+        self._fields[obj] = frozenset(names)
+        return self._fields[obj]
 
     def get(self, rule_id: str) -> LoadedRule | None:
         return next((r for r in self.rules if r.id == rule_id), None)

@@ -12,7 +12,6 @@ from types import TracebackType
 
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
-from werkzeug.serving import WSGIRequestHandler
 
 from .app import create_app
 from .certs import ensure_certificates
@@ -25,13 +24,6 @@ from .outbound import Outbox
 from .rest import RestApi
 from .schema import load_schema
 from .store import Store
-
-
-class QuietRequestHandler(WSGIRequestHandler):
-    """No access log: request lines carry record ids, external ids and SOQL values."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
 
 
 class Sandbox:

@@ -8,7 +8,6 @@ import base64
 import json
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,15 +19,14 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from standardwebhooks import Webhook
-from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "lastmile"))
 
 from fakes import INTEGRATION, Clock, FakeCrm  # noqa: E402
 
-from connector.sandbox.sandbox import QuietRequestHandler  # noqa: E402
 from lastmile.runtime import Runtime  # noqa: E402
+from lastmile.serve import ServingThread  # noqa: E402
 from lastmile.settings import Settings  # noqa: E402
 
 ADMIN_TOKEN = "dash-admin-token-9f3c1e"
@@ -203,15 +201,8 @@ def wait_processed(runtime: Runtime, expected: int, timeout: float = 15.0) -> No
 @contextmanager
 def serving(app: Flask) -> Iterator[str]:
     """`app` over real HTTP on a free port; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
-    thread = threading.Thread(target=server.serve_forever, name="dashboard-test-http")
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(10)
-        server.server_close()
+    with ServingThread(app) as server:
+        yield server.url
 
 
 @contextmanager

@@ -7,7 +7,6 @@ worker's backoff and lease. Everything else is as `lastmile serve` runs it."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -16,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from connector.salesforce import from_settings
 from connector.sandbox import Sandbox
-from connector.sandbox.sandbox import QuietRequestHandler
 from lastmile.demo import settings_for
 from lastmile.runtime import Runtime
+from lastmile.serve import ServingThread
 from lastmile.settings import Settings
 
 PROMPT = "Lastmile_Prompt__c"
@@ -64,7 +62,7 @@ class Loop:
         )
         self.settings = with_settings(base, **settings)
         self.runtime: Runtime | None = None
-        self.server: BaseWSGIServer | None = None
+        self.server: ServingThread | None = None
         self.port = 0
         self.start()
         for obj in self.runtime.rules().objects:  # type: ignore[union-attr]
@@ -82,20 +80,12 @@ class Loop:
         runtime.worker.lease = timedelta(seconds=5)
         runtime.start()
         self.runtime = runtime
-        self.server = make_server(
-            "127.0.0.1",
-            self.port,
-            runtime.app(),
-            threaded=True,
-            request_handler=QuietRequestHandler,
-        )
-        self.port = self.server.server_port
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = ServingThread(runtime.app(), port=self.port)
+        self.port = self.server.port
 
     def stop_runtime(self) -> None:
         if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+            self.server.stop()
             self.server = None
         if self.runtime is not None:
             self.runtime.stop()

@@ -13,7 +13,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,12 +25,11 @@ import requests
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 from standardwebhooks import Webhook
-from werkzeug.serving import make_server
 
 from connector.sandbox import Sandbox
-from connector.sandbox.sandbox import QuietRequestHandler
 from lastmile.celery_app import CeleryOptions, make_celery
 from lastmile.runtime import Runtime
+from lastmile.serve import ServingThread
 from lastmile.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -311,12 +309,8 @@ class Receiver:
         self.secret = settings.webhook_secret.get_secret_value()
         self.settings = settings
         self.runtime = Runtime.build(self.settings).start()
-        self.server = make_server(
-            "127.0.0.1", 0, self.runtime.app(), threaded=True, request_handler=QuietRequestHandler
-        )
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = ServingThread(self.runtime.app())
+        self.url = self.server.url
         self.http = requests.Session()
 
     def post(self, batch: list[dict[str, Any]]) -> None:
@@ -330,8 +324,7 @@ class Receiver:
         assert answer.status_code in (200, 202), answer.text[:300]
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.thread.join(10)
+        self.server.stop()
         self.runtime.stop()
         self.runtime.store.close()
 
