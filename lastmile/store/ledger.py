@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,26 +24,48 @@ class LeaseLost(RuntimeError):
     """The row's lease passed and another worker took it: this worker's result is dropped."""
 
 
+_SNAPSHOT = sa.select(snapshots).where(
+    snapshots.c.object == sa.bindparam("object"),
+    snapshots.c.record_id == sa.bindparam("record_id"),
+)
+_DONE = (
+    inbox.update()
+    .where(inbox.c.id == sa.bindparam("inbox_id"), inbox.c.lease_owner == sa.bindparam("owner"))
+    .values(
+        status="done",
+        attempts=inbox.c.attempts + 1,
+        next_attempt_at=None,
+        lease_owner=None,
+        lease_until=None,
+        last_error=None,
+    )
+    .returning(inbox.c.object, inbox.c.record_id)
+)
+
+
 class Store(Inbox):
     """Lastmile's database: inbox, snapshots, write-back log and ledger (SQLAlchemy Core)."""
 
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        # The dialect's forms of the worker's inserts, built once.
+        self._insert_new_sql = {
+            t.name: self.insert_ignoring_duplicates(t)
+            for t in (observations, defaults_applied, tasks)
+        }
+        self._put_snapshot_sql = self.upsert(snapshots, ("object", "record_id"))
+
     def snapshot(self, object: str, record_id: str) -> Snapshot | None:
         with self.reading() as conn:
-            row = conn.execute(
-                sa.select(snapshots).where(
-                    snapshots.c.object == object, snapshots.c.record_id == record_id
-                )
-            ).first()
-        if row is None:
-            return None
-        m = row._mapping
-        return Snapshot(
-            fields=m["fields"],
-            occurred_at=m["occurred_at"],
-            inbox_id=m["inbox_id"],
-            prompts=m["prompts"],
-            prompt_value=m["prompt_value"],
-        )
+            return _snapshot(conn, object, record_id)
+
+    def claim_with_snapshot(
+        self, inbox_id: int, owner: str, now: datetime, lease: timedelta
+    ) -> tuple[InboxRow, Snapshot | None] | None:
+        """`claim` and the record's snapshot, in one transaction (the worker's first step)."""
+        with self.writing() as conn:
+            row = self._claim(conn, inbox_id, owner, now, lease)
+            return (row, _snapshot(conn, row.object, row.record_id)) if row is not None else None
 
     def history(self, object: str, record_id: str) -> list[InboxRow]:
         """The record's processed events in order (occurred_at, then arrival)."""
@@ -66,23 +88,18 @@ class Store(Inbox):
         """
         with self.writing() as conn:
             marked = conn.execute(
-                inbox.update()
-                .where(inbox.c.id == inbox_id, inbox.c.lease_owner == owner)
-                .values(
-                    status="done",
-                    attempts=inbox.c.attempts + 1,
-                    outcome=done.outcome,
-                    rules_version=done.rules_version,
-                    processed_at=now,
-                    next_attempt_at=None,
-                    lease_owner=None,
-                    lease_until=None,
-                    last_error=None,
-                    fields_seen=dict(done.fields_seen),
-                    fields_written=dict(done.fields_written),
-                )
-            ).rowcount
-            if marked != 1:
+                _DONE,
+                {
+                    "inbox_id": inbox_id,
+                    "owner": owner,
+                    "outcome": done.outcome,
+                    "rules_version": done.rules_version,
+                    "processed_at": now,
+                    "fields_seen": dict(done.fields_seen),
+                    "fields_written": dict(done.fields_written),
+                },
+            ).first()
+            if marked is None:
                 raise LeaseLost(f"inbox row {inbox_id} was taken by another worker")
             self._insert_new(conn, observations, [_observation(o) for o in done.observations])
             for o in done.revised:
@@ -96,42 +113,25 @@ class Store(Inbox):
             self._insert_new(conn, tasks, [vars(t) for t in done.tasks])
             self._log_writes(conn, inbox_id, done.writes)
             if done.snapshot is not None:
-                self._put_snapshot(conn, inbox_id, done.snapshot, now)
+                snap = done.snapshot
+                conn.execute(
+                    self._put_snapshot_sql,
+                    {
+                        "object": marked.object,
+                        "record_id": marked.record_id,
+                        "fields": dict(snap.fields),
+                        "occurred_at": snap.occurred_at,
+                        "inbox_id": snap.inbox_id,
+                        "prompts": dict(snap.prompts),
+                        "prompt_value": snap.prompt_value,
+                        "updated_at": now,
+                    },
+                )
 
     def _insert_new(self, conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
-        """Insert rows, leaving any that exist (same key) alone: one executemany of a statement
-        built once per table, so the worker's commit does not recompile it for every row."""
-        if not rows:
-            return
-        built = self.__dict__.setdefault("_insert_new_sql", {})
-        statement = built.get(table.name)
-        if statement is None:
-            statement = built[table.name] = self.insert_ignoring_duplicates(table)
-        conn.execute(statement, rows)
-
-    def _put_snapshot(
-        self, conn: sa.Connection, inbox_id: int, snap: Snapshot, now: datetime
-    ) -> None:
-        object, record_id = conn.execute(
-            sa.select(inbox.c.object, inbox.c.record_id).where(inbox.c.id == inbox_id)
-        ).one()
-        values = {
-            "fields": dict(snap.fields),
-            "occurred_at": snap.occurred_at,
-            "inbox_id": snap.inbox_id,
-            "prompts": dict(snap.prompts),
-            "prompt_value": snap.prompt_value,
-            "updated_at": now,
-        }
-        # Update, else insert: plain SQL on every dialect. The record lock keeps two workers
-        # off one record; if that failed, the primary key refuses the second insert.
-        updated = conn.execute(
-            snapshots.update()
-            .where(snapshots.c.object == object, snapshots.c.record_id == record_id)
-            .values(**values)
-        ).rowcount
-        if not updated:
-            conn.execute(snapshots.insert().values(object=object, record_id=record_id, **values))
+        """Insert rows, leaving any that exist (same key) alone: one executemany."""
+        if rows:
+            conn.execute(self._insert_new_sql[table.name], rows)
 
     # -- ledger reads (tests now, adoption measurement next) -------------------------------------
 
@@ -241,6 +241,20 @@ class Store(Inbox):
                     inbox.delete().where(inbox.c.id.in_(chunk))
                 ).rowcount
         return counts
+
+
+def _snapshot(conn: sa.Connection, object: str, record_id: str) -> Snapshot | None:
+    row = conn.execute(_SNAPSHOT, {"object": object, "record_id": record_id}).first()
+    if row is None:
+        return None
+    m = row._mapping
+    return Snapshot(
+        fields=m["fields"],
+        occurred_at=m["occurred_at"],
+        inbox_id=m["inbox_id"],
+        prompts=m["prompts"],
+        prompt_value=m["prompt_value"],
+    )
 
 
 def _observation(o: ObservationRow) -> dict:

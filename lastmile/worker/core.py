@@ -57,6 +57,7 @@ class _Run:
 
     row: InboxRow
     event: RecordEvent
+    snapshot: Snapshot | None  # the record's, as the event was claimed
     ruleset: RuleSet = field(init=False)
     writes: list[WriteLog] = field(default_factory=list)
     matched: list[str] = field(default_factory=list)
@@ -91,13 +92,15 @@ class Worker:
 
     def process_event(self, inbox_id: int) -> str:
         """Process one inbox row (and the earlier pending events of its record first)."""
-        row = self.store.get(inbox_id)
+        # Read before the record lock is held: an earlier event that closes meanwhile is
+        # skipped by its claim; one that arrives meanwhile is late, as if it came after.
+        row, earlier_open = self.store.get_with_earlier(inbox_id)
         if row is None:
             return UNKNOWN
         if row.status in ("done", "dead"):
             return SKIPPED
         with self.locks.hold(row.object, row.record_id):
-            for earlier in self.store.earlier_open(row):
+            for earlier in earlier_open:
                 self._process(earlier.id)
                 after = self.store.get(earlier.id)
                 if after is not None and after.status in ("pending", "running"):
@@ -111,11 +114,12 @@ class Worker:
 
     def _process(self, inbox_id: int) -> str:
         started = time.perf_counter()
-        row = self.store.claim(inbox_id, self.owner, self.clock(), self.lease)
-        if row is None:
+        claimed = self.store.claim_with_snapshot(inbox_id, self.owner, self.clock(), self.lease)
+        if claimed is None:
             return SKIPPED
+        row, snap = claimed
         event = row.event
-        run = _Run(row, event)
+        run = _Run(row, event, snap)
         bound = log.bind(
             inbox_id=row.id, event_id=event.id, object=event.object, record_id=event.record_id
         )
@@ -145,8 +149,7 @@ class Worker:
         return outcome
 
     def _handle(self, run: _Run, bound: structlog.BoundLogger) -> Completion:
-        event, ruleset, row = run.event, run.ruleset, run.row
-        snap = self.store.snapshot(event.object, event.record_id)
+        event, ruleset, row, snap = run.event, run.ruleset, run.row, run.snapshot
         if snap is not None and (event.occurred_at, row.id) < (snap.occurred_at, snap.inbox_id):
             return self._late(run, snap)
         previous = dict(snap.fields) if snap is not None else None
