@@ -28,12 +28,21 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ORG = "00D5e000000AbCdEAM"
 
+# Each wrk thread numbers its own requests, under a run number taken from the clock: every
+# request is a new notification (no two threads, and no warm-up and measured run, share an id).
 LUA = r"""
+local threads = 0
+local run = os.time() % 100000
+setup = function(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+  thread:set("run", run)
+end
 counter = 0
 request = function()
   counter = counter + 1
-  local id = string.format("04l%06d%09d", math.random(0, 999999), counter)
-  local body = string.format(BODY, id, id)
+  local body = string.format(BODY, string.format("04l%d%05d%09d", tid, run, counter),
+                             string.format("00T5e%d%012d", tid, counter))
   return wrk.format("POST", nil, {["Content-Type"] = "text/xml; charset=utf-8",
                                   ["SOAPAction"] = '""'}, body)
 end
@@ -52,7 +61,7 @@ SOAP = """<?xml version="1.0" encoding="UTF-8"?>
    <Notification>
     <Id>%s</Id>
     <sObject xsi:type="sf:Task" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
-     <sf:Id>00T5e00000%s</sf:Id>
+     <sf:Id>%s</sf:Id>
      <sf:CreatedDate>2026-11-24T10:00:00.000Z</sf:CreatedDate>
      <sf:LastModifiedById>0055e000001AbCdAAK</sf:LastModifiedById>
      <sf:LastModifiedDate>2026-11-24T10:05:00.000Z</sf:LastModifiedDate>

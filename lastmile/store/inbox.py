@@ -27,6 +27,9 @@ _DUE = sa.or_(  # pending and its retry time passed, or leased and the lease exp
     ),
     sa.and_(inbox.c.status == "running", inbox.c.lease_until < _NOW),
 )
+_ID_OF = sa.select(inbox.c.id).where(
+    inbox.c.source == sa.bindparam("source"), inbox.c.event_id == sa.bindparam("event_id")
+)
 _BY_ID = sa.select(inbox).where(inbox.c.id == sa.bindparam("inbox_id"))
 _CLAIM = (
     inbox.update()
@@ -110,7 +113,9 @@ class Inbox(Database):
         super().__init__(url)
         self._combiner = _GroupCommit()
         # Built once: the receiver's hot path then reuses SQLAlchemy's compiled form.
-        self._add_sql = self.insert_ignoring_duplicates(inbox).returning(inbox.c.id)
+        self._add_sql = self.insert_ignoring_duplicates(inbox).returning(
+            inbox.c.id, inbox.c.source, inbox.c.event_id
+        )
 
     def add(self, events: Sequence[RecordEvent]) -> list[tuple[int, bool]]:
         """Store events in one transaction; (inbox id, new?) per event, in order.
@@ -124,39 +129,45 @@ class Inbox(Database):
         return self._combiner.run(list(events), self._add_many)
 
     def _add_many(self, requests: list[list[RecordEvent]]) -> list[list[tuple[int, bool]]]:
-        """Several callers' events in ONE transaction (one commit for all of them)."""
+        """Several callers' events in ONE statement and ONE transaction: the new rows come
+        back from RETURNING; a duplicate (stored before, or earlier in the batch) returns
+        nothing there and is looked up after."""
         received = _now()
-        insert = self._add_sql
-        results: list[list[tuple[int, bool]]] = []
+        events = [ev for request in requests for ev in request]
+        rows = [
+            {
+                "source": ev.source,
+                "event_id": ev.id,
+                "object": ev.object,
+                "record_id": ev.record_id,
+                "kind": ev.kind,
+                "occurred_at": ev.occurred_at,
+                "received_at": received,
+                "event": ev.model_dump_json(),
+                "status": "pending",
+                "attempts": 0,
+            }
+            for ev in events
+        ]
         with self.writing() as conn:
-            for events in requests:
-                result: list[tuple[int, bool]] = []
-                for ev in events:
-                    new_id = conn.execute(
-                        insert,
-                        {
-                            "source": ev.source,
-                            "event_id": ev.id,
-                            "object": ev.object,
-                            "record_id": ev.record_id,
-                            "kind": ev.kind,
-                            "occurred_at": ev.occurred_at,
-                            "received_at": received,
-                            "event": ev.model_dump_json(),
-                            "status": "pending",
-                            "attempts": 0,
-                        },
-                    ).scalar()
-                    if new_id is None:
-                        new_id = conn.execute(
-                            sa.select(inbox.c.id).where(
-                                inbox.c.source == ev.source, inbox.c.event_id == ev.id
-                            )
-                        ).scalar_one()
-                        result.append((new_id, False))
-                    else:
-                        result.append((new_id, True))
-                results.append(result)
+            new = {(r.source, r.event_id): r.id for r in conn.execute(self._add_sql, rows)}
+            known: dict[tuple[str, str], int] = {}
+            for ev in events:
+                key = (ev.source, ev.id)
+                if key not in new and key not in known:
+                    found = conn.execute(_ID_OF, {"source": ev.source, "event_id": ev.id})
+                    known[key] = found.scalar_one()
+        results: list[list[tuple[int, bool]]] = []
+        for request in requests:
+            result = []
+            for ev in request:
+                key = (ev.source, ev.id)
+                if key in new:  # the first of its key in the batch is the one stored
+                    result.append((new.pop(key), True))
+                    known[key] = result[-1][0]
+                else:
+                    result.append((known[key], False))
+            results.append(result)
         return results
 
     def get(self, inbox_id: int) -> InboxRow | None:
