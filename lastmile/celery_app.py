@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 import structlog
 from celery import Celery, Task
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .celery_dispatch import PROCESS_TASK, CeleryDispatcher
 from .settings import Settings
@@ -33,30 +31,17 @@ SWEEP_TASK = "lastmile.sweep"
 DEADLINES_TASK = "lastmile.deadlines"
 
 
-class CeleryOptions(BaseSettings):
-    """Scale-out tuning, from the same LASTMILE_* environment as `Settings`."""
-
-    model_config = SettingsConfigDict(env_prefix="LASTMILE_", env_file=None, extra="ignore")
-
-    queue: str = "lastmile"  # events; the beat's tasks go to "<queue>.schedule"
-    worker_lease_s: float = Field(default=120.0, gt=0)  # a dead worker's event waits this long
-    sweep_every_s: float = Field(default=15.0, gt=0)
-    sweep_grace_s: float = Field(default=60.0, ge=0)  # a pending row younger may still be queued
-    lock_wait_s: float = Field(default=60.0, gt=0)  # longest wait for a record's lock
-
-
-def make_celery(settings: Settings, options: CeleryOptions | None = None) -> Celery:
+def make_celery(settings: Settings) -> Celery:
     """The Celery app for `settings.broker_url` (redis:// or amqp://) with Lastmile's tasks."""
     if not settings.broker_url:
         raise ValueError("LASTMILE_BROKER_URL is not set: scale-out mode needs a Redis or AMQP URL")
-    options = options or CeleryOptions()
     app = Celery("lastmile", broker=settings.broker_url, set_as_current=False)
-    schedule_queue = f"{options.queue}.schedule"
+    schedule_queue = f"{settings.queue}.schedule"
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_default_queue=options.queue,
+        task_default_queue=settings.queue,
         # The beat's tasks have their own queue, so a backlog of events does not delay them.
         task_routes={
             SWEEP_TASK: {"queue": schedule_queue},
@@ -71,8 +56,8 @@ def make_celery(settings: Settings, options: CeleryOptions | None = None) -> Cel
         beat_schedule={
             "sweep": {
                 "task": SWEEP_TASK,
-                "schedule": options.sweep_every_s,
-                "options": {"expires": options.sweep_every_s},
+                "schedule": settings.sweep_every_s,
+                "options": {"expires": settings.sweep_every_s},
             },
             "deadlines": {
                 "task": DEADLINES_TASK,
@@ -80,10 +65,10 @@ def make_celery(settings: Settings, options: CeleryOptions | None = None) -> Cel
                 "options": {"expires": settings.deadline_every_s},
             },
         },
-        lastmile_sweep_grace=timedelta(seconds=options.sweep_grace_s),
-        lastmile_queues=(options.queue, schedule_queue),
+        lastmile_sweep_grace=timedelta(seconds=settings.sweep_grace_s),
+        lastmile_queues=(settings.queue, schedule_queue),
     )
-    holder = _RuntimeHolder(app, settings, options)
+    holder = _RuntimeHolder(app, settings)
     app.lastmile_runtime = holder  # type: ignore[attr-defined]
     _register_tasks(app, holder)
     return app
@@ -93,8 +78,8 @@ class _RuntimeHolder:
     """The worker process's runtime, built on first use: after the fork, so no process shares
     another's database connections or threads."""
 
-    def __init__(self, app: Celery, settings: Settings, options: CeleryOptions) -> None:
-        self.app, self.settings, self.options = app, settings, options
+    def __init__(self, app: Celery, settings: Settings) -> None:
+        self.app, self.settings = app, settings
         self._lock = threading.Lock()
         self._runtime: Runtime | None = None
         self.dispatcher: CeleryDispatcher | None = None
@@ -105,9 +90,9 @@ class _RuntimeHolder:
                 from .runtime import Runtime
 
                 runtime = Runtime.build(self.settings)
-                runtime.worker.lease = timedelta(seconds=self.options.worker_lease_s)
+                runtime.worker.lease = timedelta(seconds=self.settings.worker_lease_s)
                 if isinstance(runtime.worker.locks, PostgresRecordLocks):
-                    runtime.worker.locks.wait_ms = int(self.options.lock_wait_s * 1000)
+                    runtime.worker.locks.wait_ms = int(self.settings.lock_wait_s * 1000)
                 else:
                     log.warning(
                         "Celery workers on SQLite: record locks hold within one process only; "

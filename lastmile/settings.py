@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     max_attempts: int = 8  # then an event is parked as dead
     # Embedded worker threads: they mostly wait on CRM calls (100-300 ms each with Salesforce).
     worker_threads: int = Field(default=8, ge=1, le=64)
+
+    # Scale-out (Celery) tuning; docs/deploy.md says what each does.
+    queue: str = "lastmile"  # events; the beat's tasks go to "<queue>.schedule"
+    worker_lease_s: float = Field(default=120.0, gt=0)  # a dead worker's event waits this long
+    sweep_every_s: float = Field(default=15.0, gt=0)
+    sweep_grace_s: float = Field(default=60.0, ge=0)  # a pending row younger may still be queued
+    lock_wait_s: float = Field(default=60.0, gt=0)  # longest wait for a record's lock
     log_level: str = "info"
 
     _split = field_validator("salesforce_org_ids", mode="before")(_csv)

@@ -29,15 +29,11 @@ def _settings(config_file: Path | None) -> Settings:
 
 
 def _app(settings: Settings):
-    from .celery_app import CeleryOptions, make_celery
+    from .celery_app import make_celery
     from .logs import configure_logging
 
-    try:
-        options = CeleryOptions()
-    except ValidationError as exc:
-        raise click.ClickException(f"bad LASTMILE_* setting: {exc}") from None
     configure_logging(settings.log_level)
-    return make_celery(settings, options)
+    return make_celery(settings)
 
 
 def _check_store(settings: Settings) -> None:

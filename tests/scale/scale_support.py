@@ -27,7 +27,7 @@ from sqlalchemy.pool import NullPool
 from standardwebhooks import Webhook
 
 from connector.sandbox import Sandbox
-from lastmile.celery_app import CeleryOptions, make_celery
+from lastmile.celery_app import make_celery
 from lastmile.runtime import Runtime
 from lastmile.serve import ServingThread
 from lastmile.settings import Settings
@@ -346,9 +346,7 @@ class Workers:
         self.logs = logs
         self.procs: list[subprocess.Popen] = []
         self.names: dict[int, str] = {}
-        self.app = make_celery(
-            settings_from(env), CeleryOptions(queue=self.env.get("LASTMILE_QUEUE", "lastmile"))
-        )
+        self.app = make_celery(settings_from(env))
         logs.mkdir(parents=True, exist_ok=True)
 
     def start(self, count: int = 1, concurrency: int = 1) -> list[subprocess.Popen]:

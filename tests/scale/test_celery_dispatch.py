@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from kombu import Connection
 from scale_support import fake_crm
 
-from lastmile.celery_app import CeleryOptions, make_celery
+from lastmile.celery_app import make_celery
 from lastmile.celery_dispatch import CeleryDispatcher
 from lastmile.dispatch import EmbeddedDispatcher
 from lastmile.runtime import Runtime
@@ -50,7 +50,7 @@ def settings(broker: str = "redis://127.0.0.1:6379/0", **more) -> Settings:
 
 
 def test_the_app_acknowledges_late_and_fetches_one_at_a_time() -> None:
-    conf = make_celery(settings(), CeleryOptions(queue="q")).conf
+    conf = make_celery(settings(queue="q")).conf
     assert conf.task_acks_late is True
     assert conf.task_reject_on_worker_lost is True
     assert conf.worker_prefetch_multiplier == 1
@@ -82,7 +82,7 @@ def test_the_sweeper_finds_only_rows_no_message_will_bring(store: Store) -> None
                 .where(inbox.c.id == row)
                 .values(status="running", lease_owner="w:1:x", lease_until=until)
             )
-    app = make_celery(settings(), CeleryOptions(sweep_grace_s=60))
+    app = make_celery(settings(sweep_grace_s=60))
     dispatcher = CeleryDispatcher(store, app, clock=lambda: NOW)
     assert dispatcher.waiting(NOW) == [lost, retry_due, dead_lease]
     assert fresh not in dispatcher.waiting(NOW + timedelta(seconds=30))
@@ -92,7 +92,7 @@ def test_the_sweeper_finds_only_rows_no_message_will_bring(store: Store) -> None
 def test_dispatch_puts_one_message_per_event_on_the_queue(
     store: Store, redis_url: str, queue: str
 ) -> None:
-    app = make_celery(settings(redis_url), CeleryOptions(queue=queue))
+    app = make_celery(settings(redis_url, queue=queue))
     dispatcher = CeleryDispatcher(store, app)
     ids = [i for i, _ in store.add([event(n) for n in range(3)])]
     assert dispatcher.dispatch(ids) == 3
@@ -102,7 +102,7 @@ def test_dispatch_puts_one_message_per_event_on_the_queue(
 
 
 def test_a_broker_that_is_down_loses_nothing(store: Store) -> None:
-    app = make_celery(settings("redis://127.0.0.1:9/0"), CeleryOptions())
+    app = make_celery(settings("redis://127.0.0.1:9/0"))
     app.conf.broker_connection_timeout = 0.5
     app.conf.task_publish_retry = False
     dispatcher = CeleryDispatcher(store, app)
