@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # empty: no limit. Counted in this process unless the storage is shared ("redis://host:6379").
     rate_limit: str | None = "3000/minute"  # 50/s: Salesforce batches up to 100 a message
     rate_limit_storage_uri: str = "memory://"
+    # Reverse proxies in front of the receiver that append to X-Forwarded-For (a load balancer:
+    # 1). 0: the peer's own address is the source (a forged header counts for nothing).
+    trusted_proxies: int = Field(default=0, ge=0, le=5)
     max_attempts: int = 8  # then an event is parked as dead
     # Embedded worker threads: they mostly wait on CRM calls (100-300 ms each with Salesforce).
     worker_threads: int = Field(default=8, ge=1, le=64)

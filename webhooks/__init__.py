@@ -15,6 +15,7 @@ from flask import Blueprint, Flask, Response, g, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from limits import parse_many
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from lastmile.metrics import REQUESTS_REFUSED
 from lastmile.settings import Settings
@@ -58,6 +59,10 @@ def create_app(
     if not intake.verifiers:
         log.warning("events_not_configured", hint="LASTMILE_WEBHOOK_SECRET is not set")
 
+    if settings.trusted_proxies:
+        # The client is the address the last `trusted_proxies` proxies saw (rate limits, logs).
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     app.before_request(_bind_request_id)
     app.after_request(_answer_request_id)
     app.teardown_request(_unbind_request_id)
@@ -110,7 +115,7 @@ def _limit_rate(app: Flask, settings: Settings) -> None:
             f"LASTMILE_RATE_LIMIT: {settings.rate_limit!r} is not a rate limit such as 600/minute"
         ) from None
     Limiter(
-        get_remote_address,  # behind a proxy, wrap the app in ProxyFix so this is the client
+        get_remote_address,  # the client's address: LASTMILE_TRUSTED_PROXIES behind a proxy
         app=app,
         default_limits=[settings.rate_limit],
         default_limits_exempt_when=lambda: request.blueprint not in OWN_BLUEPRINTS,

@@ -160,9 +160,12 @@ def test_every_admin_route_refuses_without_the_right_token(tmp_path: Path) -> No
         loop.close()
 
 
-def rate_limited_client(limit: str):
+def rate_limited_client(limit: str | None, trusted_proxies: int = 0):
     settings = Settings(
-        rate_limit=limit, salesforce_org_ids=["00D7Q000004SaLeUAK"], webhook_secret=WEBHOOK_SECRET
+        rate_limit=limit,
+        salesforce_org_ids=["00D7Q000004SaLeUAK"],
+        webhook_secret=WEBHOOK_SECRET,
+        trusted_proxies=trusted_proxies,
     )
 
     class Nothing:
@@ -208,6 +211,39 @@ def test_each_endpoint_has_its_own_count_and_other_routes_none() -> None:
         client.post("/webhooks/events", data="{", content_type="application/json").status_code
         != 429
     )
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_count() -> None:
+    client = rate_limited_client("2/minute", trusted_proxies=1)
+    proxy = {"REMOTE_ADDR": "10.0.0.2"}  # every request arrives from the load balancer
+
+    def post(client_address: str) -> int:
+        return client.post(
+            "/webhooks/events",
+            data="{",
+            content_type="application/json",
+            headers={"X-Forwarded-For": client_address},
+            environ_base=proxy,
+        ).status_code
+
+    assert [post("198.51.100.7") for _ in range(3)][2] == 429
+    assert post("203.0.113.9") != 429  # another client behind the same proxy
+    # The proxy appends the address it saw: what the client wrote before that is not trusted.
+    assert post("203.0.113.9, 198.51.100.7") == 429
+
+
+def test_without_trusted_proxies_a_forwarded_header_changes_nothing() -> None:
+    client = rate_limited_client("2/minute")
+    answers = [
+        client.post(
+            "/webhooks/events",
+            data="{",
+            content_type="application/json",
+            headers={"X-Forwarded-For": f"198.51.100.{n}"},  # forged, a new one each time
+        ).status_code
+        for n in range(3)
+    ]
+    assert answers[2] == 429
 
 
 @pytest.mark.parametrize("limit", ["", None])
