@@ -28,8 +28,9 @@ from .worker.writeback import describe_problems, prompt_text, task_key
 
 log = structlog.get_logger("lastmile.deadlines")
 
-# A deadline that passed longer ago than this is counted, not acted on: a reminder weeks late
-# (the scheduler was down, or `escalate` was just added to a rule with history) is noise.
+# A deadline that passed longer ago than this is not acted on: a reminder weeks late (the
+# scheduler was down, or `escalate` was just added to a rule with history) is noise. Such
+# occasions of records observed lately are counted (`too_old`); older ones are not even read.
 LOOKBACK = timedelta(days=7)
 
 
@@ -61,9 +62,14 @@ def run_deadlines(
     counts.update(failed=0, errors=0)
     if not timed:
         return counts
-    found = occasions_of(store.observations(), ruleset, now, rules=timed)
+    # Only records observed since `since` can hold an occasion whose deadline is within the
+    # lookback: the run reads the recent ledger, not all of it, every minute.
+    since = now - lookback - _longest_within(ruleset, timed, now)
+    found = occasions_of(
+        store.observations(rules=timed, active_since=since), ruleset, now, rules=timed
+    )
     latest = {(o.object, o.record_id, o.occasion.rule): o for o in found}  # opening order
-    done = store.deadline_keys()
+    done = store.deadline_keys(since=since)
     for occ in found:
         if occ.occasion.outcome != "missed":
             continue
@@ -85,6 +91,16 @@ def run_deadlines(
             counts["escalated"] += action.task is not None
             counts["prompts_cleared"] += action.prompt is not None
     return counts
+
+
+def _longest_within(ruleset: RuleSet, rules: list[str], now: datetime) -> timedelta:
+    """The longest `within` of `rules`, with room for the weekends of business days."""
+    spans = []
+    for item in ruleset.rules:
+        within = item.rule.then.within
+        if item.id in rules and within is not None:
+            spans.append(within.after(now) - now)
+    return max(spans, default=timedelta()) + timedelta(days=3)
 
 
 def _key(occ: RecordOccasion) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -136,16 +137,29 @@ class Store(Inbox):
     # -- ledger reads (tests now, adoption measurement next) -------------------------------------
 
     def observations(
-        self, object: str | None = None, record_id: str | None = None
+        self,
+        object: str | None = None,
+        record_id: str | None = None,
+        *,
+        rules: Sequence[str] | None = None,
+        active_since: datetime | None = None,
     ) -> list[ObservationRow]:
-        """Ledger observations in record order: occurred_at, then arrival."""
-        query = sa.select(observations).order_by(
-            observations.c.occurred_at, observations.c.inbox_id, observations.c.rule
-        )
+        """Ledger observations in record order: occurred_at, then arrival. Of `rules` only, when
+        given; with `active_since`, only records observed (for those rules) at or after it, with
+        their whole history, so a job that looks at recent occasions reads what is recent."""
+        o = observations
+        query = sa.select(o).order_by(o.c.occurred_at, o.c.inbox_id, o.c.rule)
         if object is not None:
-            query = query.where(observations.c.object == object)
+            query = query.where(o.c.object == object)
         if record_id is not None:
-            query = query.where(observations.c.record_id == record_id)
+            query = query.where(o.c.record_id == record_id)
+        if rules is not None:
+            query = query.where(o.c.rule.in_(list(rules)))
+        if active_since is not None:
+            active = sa.select(o.c.object, o.c.record_id).where(o.c.occurred_at >= active_since)
+            if rules is not None:
+                active = active.where(o.c.rule.in_(list(rules)))
+            query = query.where(sa.tuple_(o.c.object, o.c.record_id).in_(active.distinct()))
         with self.reading() as conn:
             rows = [{k: v for k, v in r._mapping.items() if k != "id"} for r in conn.execute(query)]
         return [ObservationRow(**{**r, "missing": tuple(r["missing"])}) for r in rows]
@@ -166,10 +180,14 @@ class Store(Inbox):
 
     # -- deadlines and retention (issue 5) -------------------------------------------------------
 
-    def deadline_keys(self) -> set[str]:
-        """The occasions the deadline scheduler already acted on (done or failed for good)."""
+    def deadline_keys(self, since: datetime | None = None) -> set[str]:
+        """The occasions the deadline scheduler already acted on (done or failed for good),
+        of deadlines at or after `since` when given."""
+        query = sa.select(deadline_actions.c.key)
+        if since is not None:
+            query = query.where(deadline_actions.c.deadline >= since)
         with self.reading() as conn:
-            return set(conn.execute(sa.select(deadline_actions.c.key)).scalars())
+            return set(conn.execute(query).scalars())
 
     def deadline_actions(self) -> list[dict[str, Any]]:
         """What the deadline scheduler did, oldest deadline first (ids and codes, no values)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from click.testing import CliRunner
@@ -56,14 +56,30 @@ def test_missed_deadlines_escalate_once_and_clear_the_stale_prompt(fresh: World)
     assert indicators(store, fresh.runtime.rules(), fresh.settings, AS_OF_B) == before
 
 
-def test_old_deadlines_are_counted_not_acted_on(fresh: World) -> None:
+def test_old_deadlines_are_not_acted_on(fresh: World) -> None:
     # 1 Dec: R3 and R7 passed more than a week ago; R6 (25 Nov 08:00) is acted on.
     late = datetime(2026, 12, 1, tzinfo=UTC)
-    assert _run(fresh, late) == _counts(
-        missed=3, acted=1, escalated=1, prompts_cleared=1, too_old=2
-    )
+    assert _run(fresh, late) == _counts(missed=1, acted=1, escalated=1, prompts_cleared=1)
     (task,) = fresh.crm.tasks.values()
     assert task["key"] == f"call-notes:{R[6]}:r6a:escalate"
+    # A week on, with a lookback that reaches R3 and R7 again: counted, still not acted on.
+    later = datetime(2026, 12, 8, tzinfo=UTC)
+    assert run_deadlines(
+        fresh.runtime.store, fresh.runtime.rules(), fresh.crm, fresh.settings, later,
+        lookback=timedelta(days=18),
+    ) == _counts(missed=3, already_done=1, too_old=2)  # fmt: skip
+
+
+def test_a_run_reads_only_records_observed_lately(fresh: World) -> None:
+    store = fresh.runtime.store
+    every = store.observations(rules=["call-notes"])
+    since = datetime(2026, 11, 19, tzinfo=UTC)  # R7: r7a on the 18th, r7b on the 19th
+    recent = store.observations(rules=["call-notes"], active_since=since)
+    active = {(o.object, o.record_id) for o in every if o.occurred_at >= since}
+    assert active and len(active) < len({(o.object, o.record_id) for o in every})
+    # The whole history of each record active since then (earlier rows too), nothing else.
+    assert recent == [o for o in every if (o.object, o.record_id) in active]
+    assert any(o.occurred_at < since for o in recent)
 
 
 def test_an_unreachable_crm_leaves_the_occasion_for_the_next_run(fresh: World) -> None:
