@@ -71,7 +71,9 @@ def indicators(
     teams = Teams.load(settings.teams, settings.min_group_size)
     chosen = [
         (o, teams.team_of(o.occasion.owner))
-        for o in occasions(store, ruleset, as_of, rules=[rule] if rule else None)
+        for o in occasions(
+            store, ruleset, as_of, rules=[rule] if rule else None, opened_since=since
+        )
         if _opened_between(o.occasion.opened_at, since, until)
     ]
     if team is not None:

@@ -34,10 +34,18 @@ def within_of(ruleset: RuleSet) -> dict[str, Duration | None]:
 
 
 def occasions(
-    store: Store, ruleset: RuleSet, as_of: datetime, *, rules: Iterable[str] | None = None
+    store: Store,
+    ruleset: RuleSet,
+    as_of: datetime,
+    *,
+    rules: Iterable[str] | None = None,
+    opened_since: datetime | None = None,
 ) -> list[RecordOccasion]:
-    """Every record's occasions as they stand at `as_of` (of `rules` only, when given)."""
-    return occasions_of(store.observations(), ruleset, as_of, rules=rules)
+    """Every record's occasions as they stand at `as_of` (of `rules` only, when given). With
+    `opened_since`, at least those opened since then (the ledger of records observed since)."""
+    wanted = list(rules) if rules is not None else None
+    rows = store.observations(rules=wanted, active_since=opened_since)
+    return occasions_of(rows, ruleset, as_of, rules=wanted)
 
 
 def occasions_of(
