@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -133,6 +134,7 @@ def run(rate: float = 100.0, seconds: float = 10.0) -> dict[str, Any]:
             page = requests.Session()
             page.trust_env = False
             page.verify = settings["LASTMILE_SALESFORCE_CA_BUNDLE"]
+            stored_before = _inbox_rows(base / "lastmile.db")
             start = time.monotonic()
             for i, call in enumerate(calls):
                 pause = start + i / rate - time.monotonic()
@@ -140,14 +142,21 @@ def run(rate: float = 100.0, seconds: float = 10.0) -> dict[str, Any]:
                     time.sleep(pause)
                 saved[call] = time.monotonic()
                 crm.save_as_person(page, call)
-            achieved = count / (time.monotonic() - start)
+            elapsed = time.monotonic() - start
+            achieved = count / elapsed
             _wait(lambda: len(written) >= count, 60, quiet=True)
             done.set()
+            time.sleep(1)  # the last write-backs' own Outbound Messages
+            # Every record change the sandbox sent: each save, the echo of each write-back, and
+            # each follow-up task created.
+            events = _inbox_rows(base / "lastmile.db") - stored_before
             latencies = [written[c] - saved[c] for c in calls if c in written]
             return {
                 "rate_asked": rate,
                 "rate_achieved": round(achieved, 1),
                 "saves": count,
+                "record_events": events,
+                "record_events_per_s": round(events / elapsed, 1),
                 "written_back": len(latencies),
                 "p50_ms": round(statistics.median(latencies) * 1000, 1),
                 "p95_ms": round(_percentile(latencies, 95) * 1000, 1),
@@ -159,6 +168,11 @@ def run(rate: float = 100.0, seconds: float = 10.0) -> dict[str, Any]:
                 if process is not None:
                     process.send_signal(signal.SIGTERM)
                     process.wait(30)
+
+
+def _inbox_rows(database: Path) -> int:
+    with sqlite3.connect(database) as db:
+        return db.execute("SELECT count(*) FROM inbox").fetchone()[0]
 
 
 def _wait(what, timeout: float, quiet: bool = False) -> None:

@@ -14,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from fakes import event
 
-from lastmile.store import Store
+from lastmile.store import Completion, LeaseLost, Snapshot, Store
 from lastmile.store.tables import metadata
 
 
@@ -223,3 +223,46 @@ def test_sqlite_connections_enforce_foreign_keys_and_wait_when_busy(store):
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+
+
+def test_get_with_earlier_finds_the_records_open_events_before_it(store, clock):
+    (first, _), (second, _), _, (third, _) = store.add(
+        [event("a", 1), event("b", 2), event("c", 0, record_id="006OTHER"), event("d", 3)]
+    )
+    row, earlier = store.get_with_earlier(third)
+    assert row.id == third and [r.id for r in earlier] == [first, second]  # not `other`
+    store.claim(first, "w", clock(), timedelta(minutes=1))
+    store.release(first, "w", status="dead", error="x")
+    assert [r.id for r in store.get_with_earlier(third)[1]] == [second]
+    assert store.get_with_earlier(999) == (None, [])
+
+
+def test_claim_with_snapshot_leases_and_brings_the_records_snapshot(store, clock):
+    (a, _), (b, _) = store.add([event("a", 1), event("b", 2)])
+    row, snap = store.claim_with_snapshot(a, "w", clock(), timedelta(minutes=1))
+    assert row.status == "running" and snap is None  # the record's first event
+    store.complete(a, "w", Completion(
+        outcome="nothing", rules_version="v1", fields_seen={"Amount": 1}, fields_written={},
+        snapshot=Snapshot({"Amount": 1}, row.occurred_at, a, {}, None),
+    ), clock())  # fmt: skip
+    row, snap = store.claim_with_snapshot(b, "w", clock(), timedelta(minutes=1))
+    assert snap.fields == {"Amount": 1} and snap.inbox_id == a
+    assert store.claim_with_snapshot(b, "other", clock(), timedelta(minutes=1)) is None
+    with pytest.raises(LeaseLost):
+        store.complete(b, "other", Completion("nothing", "v1", {}, {}), clock())
+    store.complete(b, "w", Completion(
+        outcome="nothing", rules_version="v1", fields_seen={"Amount": 2}, fields_written={},
+        snapshot=Snapshot({"Amount": 2}, row.occurred_at, b, {"r": "Fill in"}, "Fill in"),
+    ), clock())  # fmt: skip
+    snap = store.snapshot(row.object, row.record_id)  # the record's one row, updated
+    assert (snap.fields, snap.inbox_id, snap.prompt_value) == ({"Amount": 2}, b, "Fill in")
+
+
+def test_a_transaction_inside_another_on_one_thread_has_a_connection_of_its_own(store):
+    ((a, _),) = store.add([event("a")])
+    with store.reading() as outer:
+        assert store.get(a).id == a  # a second read transaction, while the first is open
+        assert outer.execute(sa.text("SELECT count(*) FROM inbox")).scalar() == 1
+        with store.writing() as conn:
+            conn.execute(sa.text("UPDATE inbox SET attempts = 5"))
+    assert store.get(a).attempts == 5
