@@ -30,7 +30,7 @@ def _lastmile() -> Flask:
     from webhooks import create_app
 
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, cache=True)
     store = Store.from_settings(settings)
     store.upgrade()
     return create_app(settings, store)

@@ -233,7 +233,7 @@ def serve(host: str, port: int, config_file: Path | None) -> None:
         settings = Settings(_env_file=config_file)
     except ValidationError as exc:
         raise click.ClickException(f"bad LASTMILE_* setting: {exc}") from None
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, cache=True)
     try:  # fail here, before gunicorn forks, with a message a person can act on
         Runtime.build(settings).store.ping()
     except (ConfigError, DatabaseUrlError) as exc:

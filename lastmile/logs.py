@@ -34,10 +34,14 @@ def _level(name: str) -> int:
     return level
 
 
-def configure_logging(level: str = "info", *, stream: TextIO | None = None) -> None:
+def configure_logging(
+    level: str = "info", *, stream: TextIO | None = None, cache: bool = False
+) -> None:
     """Send structlog and standard-library logs as JSON lines to `stream` (default stderr).
 
-    Safe to call again (tests point it at a buffer); the last call wins.
+    Safe to call again (tests point it at a buffer); the last call wins, except with `cache`:
+    then each logger is assembled once, on first use, and keeps what it was given (the
+    servers' choice: assembling a logger for every call cost each request a few percent).
     """
     threshold = _level(level)
     out = stream if stream is not None else sys.stderr
@@ -58,7 +62,7 @@ def configure_logging(level: str = "info", *, stream: TextIO | None = None) -> N
         # One writer for every logger: a new one per log call (the factory's way) cost the
         # receiver a few percent of each request. WriteLogger locks around each line.
         logger_factory=lambda *_args: writer,
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=cache,
     )
 
     # Werkzeug, gunicorn and Flask log through the standard library: same format, same context.

@@ -18,7 +18,7 @@ from lastmile.settings import Settings
 
 def create_app() -> Flask:
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, cache=True)
     runtime = Runtime.build(settings).start()
     atexit.register(runtime.stop)
     return runtime.app()

@@ -6,7 +6,7 @@ No CRM call and no rule evaluation happens in a request: parse, verify, normalis
 from __future__ import annotations
 
 import re
-import uuid
+import secrets
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -79,7 +79,7 @@ def _bind_request_id() -> None:
     """Take the caller's X-Request-Id when it is a plain token, else make one; bind it to every
     log line of this request."""
     given = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = given if _SANE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    g.request_id = given if _SANE_REQUEST_ID.fullmatch(given) else secrets.token_hex(16)
     g.log_tokens = structlog.contextvars.bind_contextvars(request_id=g.request_id)
 
 

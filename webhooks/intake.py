@@ -3,6 +3,7 @@ new ones to the worker. Also the content-type check they begin with."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -47,11 +48,9 @@ class Intake:
         if len(results) != len(events):
             log.error("inbox_add_mismatch", events=len(events), results=len(results))
             raise StoreUnavailable("the events could not be stored; retry later")
-        new_ids = []
-        for event, (inbox_id, new) in zip(events, results, strict=True):
-            EVENTS_RECEIVED.labels(event.source, "no" if new else "yes").inc()
-            if new:
-                new_ids.append(inbox_id)
+        new_ids = [inbox_id for inbox_id, new in results if new]
+        for event, (_, new) in zip(events, results, strict=True):
+            _received(event.source, new).inc()
         log.info(
             "events_stored",
             events=len(events),
@@ -64,6 +63,12 @@ class Intake:
             except Exception:
                 log.exception("dispatch_failed", inbox_ids=new_ids[:20])
         return results
+
+
+@functools.lru_cache(maxsize=256)
+def _received(source: str, new: bool) -> Any:
+    """The received-events counter of one source and kind (looked up once, not per event)."""
+    return EVENTS_RECEIVED.labels(source, "no" if new else "yes")
 
 
 def current_intake() -> Intake:
