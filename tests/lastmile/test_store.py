@@ -266,3 +266,14 @@ def test_a_transaction_inside_another_on_one_thread_has_a_connection_of_its_own(
         with store.writing() as conn:
             conn.execute(sa.text("UPDATE inbox SET attempts = 5"))
     assert store.get(a).attempts == 5
+
+
+def test_a_large_add_is_stored_in_several_statements_with_its_times_intact(store):
+    events = [event(f"big-{n}", n / 7) for n in range(1_203)]  # 500 rows a statement on SQLite
+    stored = store.add([*events, events[0], events[700]])
+    assert [new for _, new in stored] == [True] * 1_203 + [False, False]
+    assert stored[-2][0] == stored[0][0] and stored[-1][0] == stored[700][0]
+    assert len({i for i, _ in stored}) == 1_203
+    back = store.get(stored[1_202][0])
+    assert back.occurred_at == events[1_202].occurred_at  # microseconds and zone kept
+    assert store.due(events[0].occurred_at, limit=2_000) == [i for i, _ in stored[:1_203]]
