@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from lastmile.metrics import REQUESTS_REFUSED
 
 log = structlog.get_logger("lastmile.webhooks")
+REQUEST_ID_KEY = "lastmile.request_id"  # where `webhooks.RequestIds` puts the id in environ
 
 SOAP_BLUEPRINT = "salesforce"  # the blueprint whose errors are SOAP faults
 OWN_BLUEPRINTS = frozenset({SOAP_BLUEPRINT, "events"})
@@ -154,7 +155,7 @@ def _unexpected(exc: Exception) -> Response | HTTPException:
         log.warning("webhook_refused", path=request.path, status=exc.code, code=code)
         return render(exc.code or 400, code, exc.description or exc.name, [])
     log.exception("unexpected_error", path=request.path, error=type(exc).__name__)
-    request_id = g.get("request_id", "unknown")
+    request_id = request.environ.get(REQUEST_ID_KEY, "unknown")
     return render(500, "internal_error", f"internal error (request id {request_id})", [])
 
 
