@@ -136,13 +136,10 @@ class Database:
         transactions: checking one out of the pool cost the worker a fifth of its time, and an
         SQLite file has no server to go away. PostgreSQL's come from the pool, whose pre-ping
         replaces what a server restart broke."""
-        if self.dialect != "sqlite":
-            with self.engine.connect() as conn:
-                yield conn.execution_options(lastmile_write=write)
-            return
         role = "writer" if write else "reader"  # two each: no options to switch per transaction
         kept = getattr(self._local, role, None)
-        if kept is not None and kept.in_transaction():  # nested: a connection of its own
+        if self.dialect != "sqlite" or (kept is not None and kept.in_transaction()):
+            # From the pool: PostgreSQL always; SQLite for a transaction inside another.
             with self.engine.connect() as conn:
                 yield conn.execution_options(lastmile_write=write)
             return

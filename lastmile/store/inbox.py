@@ -223,7 +223,8 @@ class Inbox(Database):
         return _row(row) if row is not None else None
 
     def get_with_earlier(self, inbox_id: int) -> tuple[InboxRow | None, list[InboxRow]]:
-        """The row and its record's earlier open events (`earlier_open`), in one transaction."""
+        """The row and its record's events before it (by occurred_at, then arrival) not yet
+        done or dead, in one transaction."""
         with self.reading() as conn:
             found = conn.execute(_BY_ID, {"inbox_id": inbox_id}).first()
             if found is None:
@@ -245,13 +246,9 @@ class Inbox(Database):
         ).first()
         return _row(leased) if leased is not None else None
 
-    def earlier_open(self, row: InboxRow) -> list[InboxRow]:
-        """The record's events before `row` (by occurred_at, then arrival) not yet done or dead."""
-        with self.reading() as conn:
-            return self._earlier_open(conn, row)
-
     @staticmethod
     def _earlier_open(conn: sa.Connection, row: InboxRow) -> list[InboxRow]:
+        """The record's events before `row` (by occurred_at, then arrival) not yet done or dead."""
         bound = {
             "object": row.object,
             "record_id": row.record_id,

@@ -5,29 +5,18 @@ write-back lands in the sandbox."""
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
+from waiting import wait_for
 
 from lastmile.demo import Demo
 from webhooks.soap import ACK
 
 PROMPT = "Lastmile_Prompt__c"
-
-
-def wait_for(what: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = what()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what.__doc__ or what}")
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 from standardwebhooks import Webhook
+from waiting import wait_for
 
 from connector.sandbox import Sandbox
 
@@ -46,19 +47,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_for(what, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = what()
-        except requests.ConnectionError:
-            value = None
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @dataclass
@@ -106,7 +94,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: requests.get(url + "/readyz", timeout=2).status_code == 200, 30)
+        wait_for(
+            lambda: requests.get(url + "/readyz", timeout=2).status_code == 200,
+            30,
+            ignore=(requests.ConnectionError,),
+        )
         sandbox.outbound("Task", url + "/webhooks/salesforce")
         yield Served(url, sandbox, rules, process)
     finally:
@@ -138,8 +130,7 @@ def test_a_changed_rules_directory_goes_live_and_a_bad_one_does_not(served: Serv
     before = requests.get(served.url + "/readyz", timeout=5).json()["rules"]["version"]
     (served.rules / "calls.yaml").write_text(RULES.replace("{version}", "v2"))
     wait_for(
-        lambda: requests.get(served.url + "/readyz", timeout=5).json()["rules"]["version"]
-        != before
+        lambda: requests.get(served.url + "/readyz", timeout=5).json()["rules"]["version"] != before
     )
     call = save_completed_call(served.sandbox)
     assert wait_for(lambda: served.sandbox.org.get("Task", call).get(PROMPT)).startswith("v2:")

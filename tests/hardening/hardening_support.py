@@ -7,9 +7,7 @@ worker's backoff and lease. Everything else is as `lastmile serve` runs it."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,17 +24,6 @@ from lastmile.settings import Settings
 PROMPT = "Lastmile_Prompt__c"
 KEY = "Lastmile_Key__c"
 TOKEN = "hardening-admin-token-5f1c"
-
-
-def wait_for(what: Callable[[], Any], timeout: float = 20.0, every: float = 0.05) -> Any:
-    """The first truthy value of `what()`, or AssertionError after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = what()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what.__doc__ or what}")
 
 
 def with_settings(settings: Settings, **changes: Any) -> Settings:

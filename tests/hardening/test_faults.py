@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hardening_support import Loop, wait_for
+from hardening_support import Loop
+from waiting import wait_for
 
 
 @pytest.fixture

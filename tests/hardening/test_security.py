@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import requests
 import structlog
-from hardening_support import PROMPT, TOKEN, Loop, wait_for, with_settings
+from hardening_support import PROMPT, TOKEN, Loop, with_settings
 from standardwebhooks import Webhook
+from waiting import wait_for
 
 from lastmile.logs import configure_logging
 from lastmile.settings import Settings

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,6 +33,11 @@ from lastmile.serve import ServingThread
 from lastmile.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT / "tests") not in sys.path:  # `waiting`, also when bench/ imports this module
+    sys.path.insert(0, str(ROOT / "tests"))
+
+from waiting import wait_for  # noqa: E402
+
 RULES = Path(__file__).resolve().parent / "scale_rules"
 PG_ADMIN_URL = os.environ.get("LASTMILE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("LASTMILE_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -49,17 +54,6 @@ def fake_crm() -> Any:
     from fakes import Clock, FakeCrm
 
     return FakeCrm(Clock())
-
-
-def wait_for(what: Callable[[], Any], timeout: float, every: float = 0.1) -> Any:
-    """Poll `what` until it returns something true; AssertionError after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = what()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what.__doc__ or what}")
 
 
 # -- services ------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from scale_support import Cluster, assert_exactly_once, restart_postgres, wait_for
+from scale_support import Cluster, assert_exactly_once, restart_postgres
+from waiting import wait_for
 
 from connector.sandbox import Sandbox
 from lastmile.store.tables import inbox
