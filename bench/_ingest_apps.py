@@ -24,10 +24,11 @@ def _bare() -> Flask:
 
 def _lastmile() -> Flask:
     """The receiver's intake path: parse, check the org, store in the inbox, Ack (no worker)."""
+    from lastmile.webhooks import create_app
+
     from lastmile.logs import configure_logging
     from lastmile.settings import Settings
     from lastmile.store import Store
-    from webhooks import create_app
 
     settings = Settings()
     configure_logging(settings.log_level, cache=True)

@@ -96,7 +96,7 @@ def _wait_up(port: int, timeout: float = 30.0) -> None:
 
 
 def _gunicorn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen:
-    from lastmile.serve import GUNICORN_DEFAULTS
+    from lastmile.serving import GUNICORN_DEFAULTS
 
     args = [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}"]
     args += ["--workers", str(GUNICORN_DEFAULTS["workers"])]

@@ -57,13 +57,13 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from lastmile.rules import RecordEvent, RuleSet, evaluate, load_text
+from lastmile.rules.conditions import All, Any_, Changed, Compare, Condition, Not, holds, simplify
+from lastmile.rules.ruleset import SITUATION, LoadedRule, Source
+from lastmile.rules.schema import Pack
 from ruamel.yaml import YAML
 
-import rules
-from rules import RecordEvent, RuleSet, evaluate, load_text
-from rules.conditions import All, Any_, Changed, Compare, Condition, Not, holds, simplify
-from rules.ruleset import SITUATION, LoadedRule, Source
-from rules.schema import Pack
+from lastmile import rules
 
 try:
     import rule_engine
@@ -93,8 +93,18 @@ P_NULL = 0.05  # a picklist, number or flag is null
 P_FILLED = 0.6  # a text field holds text
 P_CREATED = 0.2  # the rest are updates
 P_CHANGED = 0.25  # on an update, each field changed
-OBJECT_NAMES = ("Task", "Opportunity", "Account", "Lead", "Contact", "Case", "Campaign",
-                "Quote", "Order", "Contract")
+OBJECT_NAMES = (
+    "Task",
+    "Opportunity",
+    "Account",
+    "Lead",
+    "Contact",
+    "Case",
+    "Campaign",
+    "Quote",
+    "Order",
+    "Contract",
+)
 DEFAULTS = {"Priority": "Normal", "Channel": "Web", "NextStep": "Call back"}
 EPOCH = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -115,8 +125,11 @@ def object_names(count: int) -> list[str]:
 
 
 def make_fields(rng: random.Random, index: int) -> dict[str, Any]:
-    fields: dict[str, Any] = {"Subject": f"Record {index}", "OwnerId": f"005{index % 97:015d}",
-                              "WhatId": f"006{index % 1009:015d}"}
+    fields: dict[str, Any] = {
+        "Subject": f"Record {index}",
+        "OwnerId": f"005{index % 97:015d}",
+        "WhatId": f"006{index % 1009:015d}",
+    }
     for name, values in PICKLISTS.items():
         draw = rng.choices(values, weights=list(WEIGHTS[name].values()))[0]
         fields[name] = None if rng.random() < P_NULL else draw
@@ -133,6 +146,7 @@ def make_fields(rng: random.Random, index: int) -> dict[str, Any]:
 
 def changed_names(rng: random.Random, kind: str, fields: dict[str, Any]) -> tuple[str, ...]:
     """What the event says changed; on `created`, every field with a value (RULES.md)."""
+
     def filled(v: Any) -> bool:
         return v is not None and not (isinstance(v, str) and not v.strip())
 
@@ -148,11 +162,18 @@ def make_events(count: int, objects: Sequence[str], seed: int) -> list[RecordEve
     for i in range(count):
         kind = "created" if rng.random() < P_CREATED else "updated"
         fields = make_fields(rng, i)
-        events.append(RecordEvent(
-            id=f"evt-{i}", source="bench", object=rng.choice(objects), record_id=f"rec-{i}",
-            kind=kind, occurred_at=EPOCH + timedelta(seconds=i), fields=fields,
-            changed=changed_names(rng, kind, fields),
-        ))
+        events.append(
+            RecordEvent(
+                id=f"evt-{i}",
+                source="bench",
+                object=rng.choice(objects),
+                record_id=f"rec-{i}",
+                kind=kind,
+                occurred_at=EPOCH + timedelta(seconds=i),
+                fields=fields,
+                changed=changed_names(rng, kind, fields),
+            )
+        )
     return events
 
 
@@ -274,8 +295,12 @@ def make_pack(n_rules: int, objects: Sequence[str], selectivity: float, seed: in
         rule, share = make_rule(rng, i, objects[i % len(objects)], target)
         carry = target - share
         rules.append(rule)
-    pack = {"pack": "bench", "locale": "en",
-            "labels": {"NextStep": "Next step", "Outcome__c": "Outcome"}, "rules": rules}
+    pack = {
+        "pack": "bench",
+        "locale": "en",
+        "labels": {"NextStep": "Next step", "Outcome__c": "Outcome"},
+        "rules": rules,
+    }
     out = io.StringIO()
     YAML().dump(pack, out)
     return out.getvalue()
@@ -369,9 +394,13 @@ class PythonLoop(Engine):
 
     def matches(self, event: RecordEvent, row: Row) -> set[str]:
         obj, kind, fields, changed = row
-        return {item.id for item in self.ruleset.for_object(obj)
-                if item.rule.enabled and kind in item.rule.if_.on
-                and holds(item.condition, fields, changed)}
+        return {
+            item.id
+            for item in self.ruleset.for_object(obj)
+            if item.rule.enabled
+            and kind in item.rule.if_.on
+            and holds(item.condition, fields, changed)
+        }
 
     def run(self, events: Sequence[RecordEvent], rows: Sequence[Row]) -> int:
         for_object, total = self.ruleset.for_object, 0
@@ -394,6 +423,7 @@ class PythonLoop(Engine):
 #  - changed: the record is passed with an extra `_changed` array (field names start with a
 #    letter, so no field is hidden); the event kind is checked in Python, as in py-loop.
 #  - field names that are rule-engine keywords (`in`, `not`, `null`, ...) would need renaming.
+
 
 def _literal(value: Any) -> str:
     if value is None:
@@ -455,8 +485,11 @@ class RuleEngine(Engine):
     def matches(self, event: RecordEvent, row: Row) -> set[str]:
         obj, kind, fields, changed = row
         record = {**fields, "_changed": tuple(changed)}
-        return {rid for rid, kinds, rule in self.by_object.get(obj, ())
-                if kind in kinds and rule.matches(record)}
+        return {
+            rid
+            for rid, kinds, rule in self.by_object.get(obj, ())
+            if kind in kinds and rule.matches(record)
+        }
 
     def run(self, events: Sequence[RecordEvent], rows: Sequence[Row]) -> int:
         by_object, total = self.by_object, 0
@@ -477,6 +510,7 @@ class RuleEngine(Engine):
 #  - contains / starts_with / matches use ZEN's functions; `matches` is Rust's regex dialect,
 #    not Python's (no look-around or back references). The rules here use none of them.
 #  - changed and the event kind travel in the context as `_changed` and `_kind`.
+
 
 def _zen_compare(cond: Compare) -> str:
     f, op, v = cond.field, cond.op, cond.value
@@ -502,15 +536,22 @@ def zen_table(rows: list[tuple[str, str]]) -> dict[str, Any]:
         "hitPolicy": "collect",
         "inputs": [{"id": "cond", "name": "condition"}],
         "outputs": [{"id": "rule", "name": "rule", "field": "rule"}],
-        "rules": [{"_id": f"row{i}", "cond": expr, "rule": json.dumps(rid)}
-                  for i, (rid, expr) in enumerate(rows)],
+        "rules": [
+            {"_id": f"row{i}", "cond": expr, "rule": json.dumps(rid)}
+            for i, (rid, expr) in enumerate(rows)
+        ],
     }
     at = {"x": 0, "y": 0}
     return {
         "nodes": [
             {"id": "in", "type": "inputNode", "name": "request", "position": at},
-            {"id": "table", "type": "decisionTableNode", "name": "rules", "position": at,
-             "content": table},
+            {
+                "id": "table",
+                "type": "decisionTableNode",
+                "name": "rules",
+                "position": at,
+                "content": table,
+            },
             {"id": "out", "type": "outputNode", "name": "response", "position": at},
         ],
         "edges": [
@@ -531,8 +572,10 @@ class Zen(Engine):
                 expr = f"_kind in [{kinds}] and {translate(item.condition, _zen_compare)}"
                 per_object.setdefault(item.rule.object, []).append((item.id, expr))
         engine = zen.ZenEngine()
-        self.decisions = {obj: engine.create_decision(json.dumps(zen_table(rows)))
-                          for obj, rows in per_object.items()}
+        self.decisions = {
+            obj: engine.create_decision(json.dumps(zen_table(rows)))
+            for obj, rows in per_object.items()
+        }
 
     def _hits(self, row: Row) -> list[dict[str, str]]:
         obj, kind, fields, changed = row
@@ -558,12 +601,13 @@ def build_engines(loaded: Loaded, only: Sequence[str] | None = None) -> list[Eng
     """The engines to compare; the first one is the reference for the agreement check."""
     compiled = loaded.ruleset is not None
     kinds: list[tuple[str, Callable[[Any], Engine], bool]] = [
-        ("evaluate", Evaluate, compiled), ("network", Network, compiled),
+        ("evaluate", Evaluate, compiled),
+        ("network", Network, compiled),
         ("py-loop", PythonLoop, True),
-        ("rule-engine", RuleEngine, rule_engine is not None), ("zen", Zen, zen is not None),
+        ("rule-engine", RuleEngine, rule_engine is not None),
+        ("zen", Zen, zen is not None),
     ]
-    return [make(loaded.rules) for name, make, ok in kinds
-            if ok and (only is None or name in only)]
+    return [make(loaded.rules) for name, make, ok in kinds if ok and (only is None or name in only)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -591,8 +635,7 @@ class Timing:
         return self.partial or bool(self.error)
 
 
-def _timed_run(engine: Engine, timing: Timing, events: list[RecordEvent],
-               rows: list[Row]) -> None:
+def _timed_run(engine: Engine, timing: Timing, events: list[RecordEvent], rows: list[Row]) -> None:
     try:
         began = time.perf_counter()
         matches = engine.run(events, rows)
@@ -606,8 +649,13 @@ def _timed_run(engine: Engine, timing: Timing, events: list[RecordEvent],
     timing.chunk_rates.append(len(events) / elapsed)
 
 
-def measure(engines: list[Engine], events: list[RecordEvent], rows: list[Row],
-            budget: float, warmup: int = 200) -> dict[str, Timing]:
+def measure(
+    engines: list[Engine],
+    events: list[RecordEvent],
+    rows: list[Row],
+    budget: float,
+    warmup: int = 200,
+) -> dict[str, Timing]:
     """Events/s of each engine over all records, or the prefix that fits in `budget` seconds.
 
     The engines take turns chunk by chunk, so that a burst of load from elsewhere on the
@@ -620,7 +668,7 @@ def measure(engines: list[Engine], events: list[RecordEvent], rows: list[Row],
         active = [e for e in engines if not timings[e.name].done]
         if not active:
             break
-        chunk_events, chunk_rows = events[start:start + CHUNK], rows[start:start + CHUNK]
+        chunk_events, chunk_rows = events[start : start + CHUNK], rows[start : start + CHUNK]
         for engine in active:
             timing = timings[engine.name]
             _timed_run(engine, timing, chunk_events, chunk_rows)
@@ -647,8 +695,9 @@ class Agreement:
         return self.agreed == self.checked
 
 
-def agreement(engines: list[Engine], events: list[RecordEvent], rows: list[Row],
-              sample: int) -> dict[str, Agreement]:
+def agreement(
+    engines: list[Engine], events: list[RecordEvent], rows: list[Row], sample: int
+) -> dict[str, Agreement]:
     """How many of the first `sample` events each engine matches exactly as the first does.
 
     The first is `evaluate`; when the pack does not compile, py-loop (conditions.holds is the
@@ -662,8 +711,10 @@ def agreement(engines: list[Engine], events: list[RecordEvent], rows: list[Row],
         except Exception as exc:
             if reference.name not in LASTMILE:
                 raise
-            raise LastmileFailed(f"{reference.name} raised on {event.id} (a {event.object} "
-                                 f"record): {type(exc).__name__}: {exc}") from exc
+            raise LastmileFailed(
+                f"{reference.name} raised on {event.id} (a {event.object} "
+                f"record): {type(exc).__name__}: {exc}"
+            ) from exc
         for engine in others:
             check = result[engine.name]
             check.checked += 1
@@ -674,8 +725,7 @@ def agreement(engines: list[Engine], events: list[RecordEvent], rows: list[Row],
             if got == want:
                 check.agreed += 1
             elif not check.example:
-                check.example = (f"{event.id}: {reference.name} {sorted(want)} "
-                                 f"vs {sorted(got)}")
+                check.example = f"{event.id}: {reference.name} {sorted(want)} vs {sorted(got)}"
     return result
 
 
@@ -736,13 +786,19 @@ def load(n_rules: int, n_objects: int, args: argparse.Namespace) -> Loaded:
     try:
         ruleset = load_text(text, f"bench-{n_rules}.yaml")
     except Exception as exc:  # durable_rules refuses some networks; report, measure the rest
-        return Loaded(None, Uncompiled(text), time.perf_counter() - began,
-                      f"{type(exc).__name__}: {exc}")
+        return Loaded(
+            None, Uncompiled(text), time.perf_counter() - began, f"{type(exc).__name__}: {exc}"
+        )
     return Loaded(ruleset, ruleset, time.perf_counter() - began)
 
 
-def run_point(scenario: Scenario, n_rules: int, args: argparse.Namespace,
-              only: Sequence[str] | None = None, quiet: bool = False) -> Point:
+def run_point(
+    scenario: Scenario,
+    n_rules: int,
+    args: argparse.Namespace,
+    only: Sequence[str] | None = None,
+    quiet: bool = False,
+) -> Point:
     n_objects, per = scenario.layout(n_rules)
     events, rows = events_for(n_objects, args)
     loaded = load(n_rules, n_objects, args)
@@ -756,12 +812,17 @@ def run_point(scenario: Scenario, n_rules: int, args: argparse.Namespace,
         engines = [e for e in engines if e.name not in LASTMILE]
         checks = agreement(engines, events, rows, sample)
     if point.error:
-        print(f"  {scenario.key} {n_rules:>5} rules: LASTMILE FAILS ON THIS PACK: {point.error}",
-              flush=True)
+        print(
+            f"  {scenario.key} {n_rules:>5} rules: LASTMILE FAILS ON THIS PACK: {point.error}",
+            flush=True,
+        )
     if not quiet:
         said = ", ".join(f"{n} {c.agreed}/{c.checked}" for n, c in checks.items())
-        print(f"  {scenario.key} {n_rules:>5} rules: loaded in {loaded.seconds:.2f}s; "
-              f"agreement with {engines[0].name}: {said}", flush=True)
+        print(
+            f"  {scenario.key} {n_rules:>5} rules: loaded in {loaded.seconds:.2f}s; "
+            f"agreement with {engines[0].name}: {said}",
+            flush=True,
+        )
     for name, check in checks.items():
         if not check.ok:
             point.excluded[name] = check.example
@@ -783,9 +844,11 @@ def run_point(scenario: Scenario, n_rules: int, args: argparse.Namespace,
 # Reporting.
 
 ENGINES = ("evaluate", "network", "py-loop", "rule-engine", "zen")
-HEADER = (f"{'rules':>6} {'objects':>7} {'rules/obj':>9} {'matches/ev':>10} "
-          + " ".join(f"{n + ' ev/s':>15}" for n in ENGINES)
-          + f" {'eval t/t(100)':>13} {'eval÷loop':>9} {'net÷loop':>8}")
+HEADER = (
+    f"{'rules':>6} {'objects':>7} {'rules/obj':>9} {'matches/ev':>10} "
+    + " ".join(f"{n + ' ev/s':>15}" for n in ENGINES)
+    + f" {'eval t/t(100)':>13} {'eval÷loop':>9} {'net÷loop':>8}"
+)
 
 
 def _rate_cell(point: Point, name: str) -> str:
@@ -807,24 +870,37 @@ def _ratio(a: float | None, b: float | None) -> str:
 
 def print_table(scenario: Scenario, points: list[Point], args: argparse.Namespace) -> None:
     print(f"\n{scenario.title}")
-    print(f"(selectivity {args.selectivity} a rule; {args.records:,} records; "
-          f"matches/ev counted by evaluate, or by py-loop where Lastmile fails)")
+    print(
+        f"(selectivity {args.selectivity} a rule; {args.records:,} records; "
+        f"matches/ev counted by evaluate, or by py-loop where Lastmile fails)"
+    )
     print(HEADER)
     base = next((p for p in points if p.rules == 100), None)
     for p in points:
         cells = " ".join(f"{_rate_cell(p, n):>15}" for n in ENGINES)
         # time per event relative to 100 rules = rate at 100 / rate here
         growth = _ratio(base.rate("evaluate"), p.rate("evaluate")) if base else "-"
-        print(f"{p.rules:>6} {p.objects:>7} {p.rules_per_object:>9} {p.matches_per_event:>10.2f} "
-              f"{cells} {growth:>13} {_ratio(p.rate('evaluate'), p.rate('py-loop')):>9} "
-              f"{_ratio(p.rate('network'), p.rate('py-loop')):>8}")
-    print("eval t/t(100): evaluate's time per event relative to 100 rules; eval÷loop, net÷loop: "
-          "speed-up of evaluate, network over py-loop (above 1: Lastmile is faster)")
-    partial = sorted({f"{n} at {p.rules}: {p.timings[n].events:,} records"
-                      for p in points for n in p.timings if p.timings[n].partial})
+        print(
+            f"{p.rules:>6} {p.objects:>7} {p.rules_per_object:>9} {p.matches_per_event:>10.2f} "
+            f"{cells} {growth:>13} {_ratio(p.rate('evaluate'), p.rate('py-loop')):>9} "
+            f"{_ratio(p.rate('network'), p.rate('py-loop')):>8}"
+        )
+    print(
+        "eval t/t(100): evaluate's time per event relative to 100 rules; eval÷loop, net÷loop: "
+        "speed-up of evaluate, network over py-loop (above 1: Lastmile is faster)"
+    )
+    partial = sorted(
+        {
+            f"{n} at {p.rules}: {p.timings[n].events:,} records"
+            for p in points
+            for n in p.timings
+            if p.timings[n].partial
+        }
+    )
     if partial:
-        print(f"* timed on a prefix of the records ({args.budget:.0f}s budget): "
-              + "; ".join(partial))
+        print(
+            f"* timed on a prefix of the records ({args.budget:.0f}s budget): " + "; ".join(partial)
+        )
     for p in points:
         if p.error:
             print(f"FAILS at {p.rules} rules: {p.error}")
@@ -844,19 +920,25 @@ def print_targets(scenario: Scenario, points: list[Point]) -> None:
             print(f"  MISSED at {p.rules} rules: Lastmile cannot run the pack ({p.error})")
     if at100 and not at100.error:
         rate = at100.rate("evaluate") or 0
-        print(f"  evaluate >= 20,000 events/s at 100 rules: {rate:,.0f}/s  "
-              f"{'MET' if rate >= 20_000 else 'MISSED'}")
+        print(
+            f"  evaluate >= 20,000 events/s at 100 rules: {rate:,.0f}/s  "
+            f"{'MET' if rate >= 20_000 else 'MISSED'}"
+        )
     if at100 and at1000 and not (at100.error or at1000.error):
         growth = (at100.rate("evaluate") or 0) / (at1000.rate("evaluate") or 1)
-        print(f"  time at 1000 rules < 2x time at 100 rules: {growth:.2f}x  "
-              f"{'MET' if growth < 2 else 'MISSED'}")
+        print(
+            f"  time at 1000 rules < 2x time at 100 rules: {growth:.2f}x  "
+            f"{'MET' if growth < 2 else 'MISSED'}"
+        )
     if at1000 and not at1000.error:
         ours = at1000.rate("evaluate") or 0
         for peer in ("py-loop", "rule-engine"):
             theirs = at1000.rate(peer)
             if theirs:
-                print(f"  evaluate faster than {peer} at 1000 rules: {ours:,.0f} vs "
-                      f"{theirs:,.0f}/s  {'MET' if ours > theirs else 'MISSED'}")
+                print(
+                    f"  evaluate faster than {peer} at 1000 rules: {ours:,.0f} vs "
+                    f"{theirs:,.0f}/s  {'MET' if ours > theirs else 'MISSED'}"
+                )
     if not (at100 or at1000):
         print("  (100 and 1000 rules not measured)")
 
@@ -869,8 +951,9 @@ def crossover(scenario: Scenario, points: list[Point], args: argparse.Namespace)
     print(f"{'rules':>6} {'matches/ev':>10} {'evaluate':>10} {'network':>10} {'py-loop':>10}")
     table = []
     for n in counts:
-        point = known.get(n) or run_point(scenario, n, args,
-                                          only=("evaluate", "network", "py-loop"), quiet=True)
+        point = known.get(n) or run_point(
+            scenario, n, args, only=("evaluate", "network", "py-loop"), quiet=True
+        )
         ev, net, loop = (point.rate(x) or 0 for x in ("evaluate", "network", "py-loop"))
         table.append((n, ev, net, loop))
         ours = f"{ev:>10,.0f} {net:>10,.0f}" if not point.error else f"{'FAILS':>21}"
@@ -879,11 +962,15 @@ def crossover(scenario: Scenario, points: list[Point], args: argparse.Namespace)
         ahead = [row[0] for row in table if row[col] > row[3]]
         stays = next((n for n, *_ in table if all(r[col] > r[3] for r in table if r[0] >= n)), None)
         if stays is None:
-            print(f"  {label}: never stays ahead of py-loop up to {counts[-1]} rules"
-                  + (f" (ahead at {ahead})" if ahead else ""))
+            print(
+                f"  {label}: never stays ahead of py-loop up to {counts[-1]} rules"
+                + (f" (ahead at {ahead})" if ahead else "")
+            )
         else:
-            print(f"  {label}: ahead of py-loop from {stays} rules on"
-                  + (f" (first ahead at {ahead[0]})" if ahead and ahead[0] != stays else ""))
+            print(
+                f"  {label}: ahead of py-loop from {stays} rules on"
+                + (f" (first ahead at {ahead[0]})" if ahead and ahead[0] != stays else "")
+            )
 
 
 def profile(scenario: Scenario, n_rules: int, args: argparse.Namespace) -> None:
@@ -908,11 +995,19 @@ def profile(scenario: Scenario, n_rules: int, args: argparse.Namespace) -> None:
     stats = pstats.Stats(profiler)
     total = stats.total_tt  # type: ignore[attr-defined]
     # the outermost `match` of engine.py (Network.match; inner helpers may share the name)
-    match = max((v[3] for k, v in stats.stats.items()  # type: ignore[attr-defined]
-                 if k[2] == "match" and k[0].endswith("engine.py")), default=0.0)
-    print(f"\nProfile ({scenario.key}, {n_rules} rules, {len(sample):,} events, "
-          f"{total:.2f}s under cProfile): network.match {100 * match / total:.0f}% of the "
-          f"time; the rest is evaluate's loop over the object's rules and the Decision")
+    match = max(
+        (
+            v[3]
+            for k, v in stats.stats.items()  # type: ignore[attr-defined]
+            if k[2] == "match" and k[0].endswith("engine.py")
+        ),
+        default=0.0,
+    )
+    print(
+        f"\nProfile ({scenario.key}, {n_rules} rules, {len(sample):,} events, "
+        f"{total:.2f}s under cProfile): network.match {100 * match / total:.0f}% of the "
+        f"time; the rest is evaluate's loop over the object's rules and the Decision"
+    )
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).strip_dirs().sort_stats("tottime").print_stats(14)
     print("\n".join(line for line in out.getvalue().splitlines()[6:] if line.strip()))
@@ -932,10 +1027,18 @@ def code_version() -> str:
     for module in sorted(folder.glob("*.py")):
         digest.update(module.name.encode() + module.read_bytes())
     try:
-        head = subprocess.run(["git", "-C", str(folder), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "."],
-                               capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(folder), "status", "--porcelain", "."],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         head, dirty = "no git", ""
     changes = " with uncommitted changes" if dirty else ""
@@ -949,15 +1052,26 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rules", default="10,100,1000", help="rule counts, comma separated")
     parser.add_argument("--objects", type=int, default=10, help="objects in scenario A")
     parser.add_argument("--rules-per-object", type=int, default=10, help="rules/object in B")
-    parser.add_argument("--selectivity", type=float, default=0.15,
-                        help="share of an object's records a rule holds for, on average")
-    parser.add_argument("--budget", type=float, default=20.0,
-                        help="seconds at most per engine and rule count (then a prefix)")
+    parser.add_argument(
+        "--selectivity",
+        type=float,
+        default=0.15,
+        help="share of an object's records a rule holds for, on average",
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=20.0,
+        help="seconds at most per engine and rule count (then a prefix)",
+    )
     parser.add_argument("--check", type=int, default=3000, help="events in the agreement check")
     parser.add_argument("--scenarios", default="A,B", help="A (fixed objects), B (growing)")
     parser.add_argument("--crossover", action="store_true", help="probe 20, 50, 200, 500 rules")
-    parser.add_argument("--profile", action="store_true",
-                        help="cProfile evaluate at 100 and 1000 rules (A), 1000 rules (B)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile evaluate at 100 and 1000 rules (A), 1000 rules (B)",
+    )
     parser.add_argument("--profile-records", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=20261102)
     args = parser.parse_args(argv)
@@ -970,23 +1084,33 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def all_scenarios(args: argparse.Namespace) -> dict[str, Scenario]:
     return {
-        "A": Scenario("A", f"Scenario A: fixed objects, rules spread over {args.objects} "
-                           "objects (rules per object and matches/event grow with the rules)",
-                      lambda n: n // args.objects),
-        "B": Scenario("B", f"Scenario B: growing objects, {args.rules_per_object} rules per "
-                           "object (objects grow with the rules; matches/event constant)",
-                      lambda n: args.rules_per_object),
+        "A": Scenario(
+            "A",
+            f"Scenario A: fixed objects, rules spread over {args.objects} "
+            "objects (rules per object and matches/event grow with the rules)",
+            lambda n: n // args.objects,
+        ),
+        "B": Scenario(
+            "B",
+            f"Scenario B: growing objects, {args.rules_per_object} rules per "
+            "object (objects grow with the rules; matches/event constant)",
+            lambda n: args.rules_per_object,
+        ),
     }
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    print(f"Python {platform.python_version()} ({platform.python_implementation()}), "
-          f"durable_rules {package_version('durable-rules')}, "
-          f"rule-engine {package_version('rule-engine')}, "
-          f"zen-engine {package_version('zen-engine')}, pydantic {package_version('pydantic')}")
-    print(f"{platform.platform()}, {platform.processor() or platform.machine()}; one process, "
-          f"one core; {args.records:,} records; rules {args.rule_counts}; seed {args.seed}")
+    print(
+        f"Python {platform.python_version()} ({platform.python_implementation()}), "
+        f"durable_rules {package_version('durable-rules')}, "
+        f"rule-engine {package_version('rule-engine')}, "
+        f"zen-engine {package_version('zen-engine')}, pydantic {package_version('pydantic')}"
+    )
+    print(
+        f"{platform.platform()}, {platform.processor() or platform.machine()}; one process, "
+        f"one core; {args.records:,} records; rules {args.rule_counts}; seed {args.seed}"
+    )
     print(code_version())
     every = all_scenarios(args)
     for key in (k.strip().upper() for k in args.scenarios.split(",") if k.strip()):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "scale"))
 
+from lastmile.connector.sandbox import Sandbox
 from scale_support import (
     REDIS_URL,
     Cluster,
@@ -31,7 +32,6 @@ from scale_support import (
     purge_queues,
 )
 
-from connector.sandbox import Sandbox
 from lastmile.logs import configure_logging
 
 

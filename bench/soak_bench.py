@@ -25,11 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from connector.base import ApiUsage, RecordState, WriteBack, WriteResult  # noqa: E402
+from lastmile.connector.base import ApiUsage, RecordState, WriteBack, WriteResult  # noqa: E402
+from lastmile.rules.records import RecordEvent  # noqa: E402
+
 from lastmile.dispatch import EmbeddedDispatcher  # noqa: E402
 from lastmile.runtime import Runtime  # noqa: E402
 from lastmile.settings import Settings  # noqa: E402
-from rules.records import RecordEvent  # noqa: E402
 
 SALES_USER = "0057Q00000A1bCdQAJ"
 

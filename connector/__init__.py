@@ -1,7 +1,7 @@
 """Talking to CRMs: the connector protocol (`connector.base`), the Salesforce connector
 (`connector.salesforce`) and the sandbox CRM (`connector.sandbox`)."""
 
-from connector.base import (
+from lastmile.connector.base import (
     ApiUsage,
     AuthError,
     Connector,

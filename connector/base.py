@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal, Protocol
 
-from rules.records import FieldValue
+from lastmile.rules.records import FieldValue
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@
 # processes: WEB_CONCURRENCY of them (default 2).
 import os
 
-from lastmile.serve import gunicorn_options
+from lastmile.serving import gunicorn_options
 
 globals().update(gunicorn_options(broker=bool(os.environ.get("LASTMILE_BROKER_URL"))))
 bind = os.environ.get("LASTMILE_BIND", "0.0.0.0:8000")

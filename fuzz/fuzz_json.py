@@ -7,9 +7,9 @@ import _harness
 import atheris
 
 with atheris.instrument_imports():
-    from webhooks.errors import Refused
-    from webhooks.events import _parse_json, parse_events
-    from webhooks.limits import check_json_depth
+    from lastmile.webhooks.errors import Refused
+    from lastmile.webhooks.events import _parse_json, parse_events
+    from lastmile.webhooks.limits import check_json_depth
 
 
 def target(data: bytes) -> None:

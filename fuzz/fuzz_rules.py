@@ -7,8 +7,8 @@ import _harness
 import atheris
 
 with atheris.instrument_imports():
-    from rules.errors import RuleFileError
-    from rules.loader import load_text
+    from lastmile.rules.errors import RuleFileError
+    from lastmile.rules.loader import load_text
 
 
 def target(data: bytes) -> None:

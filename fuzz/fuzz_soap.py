@@ -9,8 +9,8 @@ import _harness
 import atheris
 
 with atheris.instrument_imports():
-    from webhooks.errors import Refused
-    from webhooks.soap import parse_message, to_events
+    from lastmile.webhooks.errors import Refused
+    from lastmile.webhooks.soap import parse_message, to_events
 
 RECEIVED = datetime(2026, 1, 1, tzinfo=UTC)
 

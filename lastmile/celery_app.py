@@ -3,15 +3,18 @@ with the sweeper (what a lost broker message or a dead worker left in the inbox)
 
 At least once: a message is acknowledged only after its task ran (late acks), given back when
 the worker process dies, and fetched one at a time; `Worker.process_event` is idempotent, so
-effects happen exactly once. `celery -A lastmile.celery_app worker` finds `app` here (built from
-LASTMILE_* on first use); `lastmile worker` and `lastmile beat` are the usual way in.
+effects happen exactly once. The runtime a worker process needs is built by the function given
+to `make_celery` (`Runtime.build`), so this module does not import the wiring that imports it.
+`lastmile worker` and `lastmile beat` are the usual way in; `celery -A lastmile.celery_worker`
+works too.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -22,8 +25,9 @@ from .settings import Settings
 from .worker import DEFERRED, RETRY
 from .worker.locks import LockTimeout, PostgresRecordLocks
 
-if TYPE_CHECKING:
-    from .runtime import Runtime
+# Builds a worker process's runtime from the settings (`lastmile.runtime.Runtime.build`). The
+# runtime is typed Any here: naming its class would import the wiring back.
+BuildRuntime = Callable[[Settings], Any]
 
 log = structlog.get_logger("lastmile.celery")
 
@@ -31,8 +35,11 @@ SWEEP_TASK = "lastmile.sweep"
 DEADLINES_TASK = "lastmile.deadlines"
 
 
-def make_celery(settings: Settings) -> Celery:
-    """The Celery app for `settings.broker_url` (redis:// or amqp://) with Lastmile's tasks."""
+def make_celery(settings: Settings, build_runtime: BuildRuntime | None = None) -> Celery:
+    """The Celery app for `settings.broker_url` (redis:// or amqp://) with Lastmile's tasks.
+
+    A worker's tasks run on the runtime `build_runtime(settings)` makes (once per process,
+    after the fork); without it the app only sends tasks (the receiver's dispatcher)."""
     if not settings.broker_url:
         raise ValueError("LASTMILE_BROKER_URL is not set: scale-out mode needs a Redis or AMQP URL")
     app = Celery("lastmile", broker=settings.broker_url, set_as_current=False)
@@ -68,7 +75,7 @@ def make_celery(settings: Settings) -> Celery:
         lastmile_sweep_grace=timedelta(seconds=settings.sweep_grace_s),
         lastmile_queues=(settings.queue, schedule_queue),
     )
-    holder = _RuntimeHolder(app, settings)
+    holder = _RuntimeHolder(app, settings, build_runtime)
     app.lastmile_runtime = holder  # type: ignore[attr-defined]
     _register_tasks(app, holder)
     return app
@@ -78,18 +85,21 @@ class _RuntimeHolder:
     """The worker process's runtime, built on first use: after the fork, so no process shares
     another's database connections or threads."""
 
-    def __init__(self, app: Celery, settings: Settings) -> None:
-        self.app, self.settings = app, settings
+    def __init__(self, app: Celery, settings: Settings, build: BuildRuntime | None) -> None:
+        self.app, self.settings, self.build = app, settings, build
         self._lock = threading.Lock()
-        self._runtime: Runtime | None = None
+        self._runtime: Any = None
         self.dispatcher: CeleryDispatcher | None = None
 
-    def get(self) -> Runtime:
+    def get(self) -> Any:
         with self._lock:
             if self._runtime is None:
-                from .runtime import Runtime
-
-                runtime = Runtime.build(self.settings)
+                if self.build is None:
+                    raise RuntimeError(
+                        "this Celery app only sends tasks: make_celery(settings, Runtime.build) "
+                        "makes one that runs them"
+                    )
+                runtime = self.build(self.settings)
                 runtime.worker.lease = timedelta(seconds=self.settings.worker_lease_s)
                 if isinstance(runtime.worker.locks, PostgresRecordLocks):
                     runtime.worker.locks.wait_ms = int(self.settings.lock_wait_s * 1000)
@@ -160,17 +170,3 @@ def _send_when_due(holder: _RuntimeHolder, inbox_id: int) -> None:
     when = row.next_attempt_at or datetime.now(UTC)
     countdown = max(0.0, (when - datetime.now(UTC)).total_seconds())
     holder.app.send_task(PROCESS_TASK, args=(inbox_id,), countdown=countdown)
-
-
-_default: Celery | None = None
-
-
-def __getattr__(name: str) -> Celery:
-    """`app` (and `celery`): the app from LASTMILE_* settings, for
-    `celery -A lastmile.celery_app worker`."""
-    global _default
-    if name not in ("app", "celery"):
-        raise AttributeError(name)
-    if _default is None:
-        _default = make_celery(Settings())
-    return _default

@@ -16,10 +16,10 @@ from typing import Any
 
 import structlog
 
-from connector.base import Connector, ConnectorError, CrmError, TaskWrite, WriteBack
-from rules import RuleSet
-from rules.records import FieldValue
-from rules.templates import render
+from lastmile.connector.base import Connector, ConnectorError, CrmError, TaskWrite, WriteBack
+from lastmile.rules import RuleSet
+from lastmile.rules.records import FieldValue
+from lastmile.rules.templates import render
 
 from .measure.occasions import RecordOccasion, occasions_of
 from .settings import Settings

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import structlog
 
-from rules import RuleFileError, RuleSet, load_rules
-from rules.loader import rule_files
+from lastmile.rules import RuleFileError, RuleSet, load_rules
+from lastmile.rules.loader import rule_files
 
 log = structlog.get_logger("lastmile.rules")
 

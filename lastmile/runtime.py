@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from flask import Flask
 
-from connector.base import Connector
+from lastmile.connector.base import Connector
 from lastmile.dispatch import EmbeddedDispatcher
 from lastmile.reload import LiveRules
 from lastmile.settings import Settings
@@ -48,7 +48,7 @@ def connector_from_settings(settings: Settings) -> Connector | None:
         or settings.salesforce_consumer_key
     ):
         return None
-    from connector.salesforce import from_settings
+    from lastmile.connector.salesforce import from_settings
 
     return from_settings(settings)
 
@@ -118,10 +118,10 @@ class Runtime:
             self._started = False
 
     def app(self, **extra: Any) -> Flask:
-        from webhooks import create_app
-        from webhooks.api import api_blueprint
-        from webhooks.dashboard import dashboard_blueprint
-        from webhooks.ops import ops_blueprint
+        from lastmile.webhooks import create_app
+        from lastmile.webhooks.api import api_blueprint
+        from lastmile.webhooks.dashboard import dashboard_blueprint
+        from lastmile.webhooks.ops import ops_blueprint
 
         return create_app(
             self.settings,

@@ -78,3 +78,19 @@ class Settings(BaseSettings):
     log_level: str = "info"
 
     _split = field_validator("salesforce_org_ids", mode="before")(_csv)
+
+
+def env_lines(settings: Settings) -> list[str]:
+    """`settings` as the KEY=value lines `--config FILE` reads back: every value that is not a
+    default, secrets included (the file is for the operator who owns them)."""
+    lines = []
+    for name, value in settings.model_dump(exclude_defaults=True).items():
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, list):
+            value = ",".join(map(str, value))
+        elif isinstance(value, bool):
+            value = "on" if value else "off"
+        if value is not None:
+            lines.append(f"LASTMILE_{name.upper()}={value}")
+    return lines

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, SequenceNode
 
 from .conditions import ConditionError, suggest
 from .errors import Problem, RuleFileError
@@ -89,8 +90,8 @@ def _plain(node: Any, loc: Loc, doc: _Document) -> Any:
         out = {}
         for k, v in node.items():
             key = _plain(k, (), doc) if not isinstance(k, str) else str(k)
-            kl, kc = node.lc.key(k)
-            vl, vc = node.lc.value(k)
+            # keys merged in by `<<` have no position of their own: the mapping's is theirs
+            kl, kc, vl, vc = node.lc.data.get(k) or (node.lc.line, node.lc.col) * 2
             doc.keys[(*loc, key)] = (kl + 1, kc + 1)
             doc.values[(*loc, key)] = (vl + 1, vc + 1)
             out[key] = _plain(v, (*loc, key), doc)
@@ -117,6 +118,53 @@ def _plain(node: Any, loc: Loc, doc: _Document) -> Any:
 
 
 def _parse(path: str, text: str) -> _Document:
+    """Read `text` through libyaml (ruamel.yaml.clib), keeping each key's and value's position.
+
+    A document libyaml's events cannot give exactly (an error, a duplicate key, a merge key)
+    goes through ruamel's pure-Python round-trip loader instead, whose messages are the
+    friendlier ones. Both give the same data and positions (tests/rules/test_loader.py)."""
+    yaml = YAML(typ="safe", pure=False)
+    try:
+        root = yaml.compose(text)
+        doc = _Document(path, None, text, {(): (1, 1)})
+        doc.data = _node_data(root, (), doc, yaml.constructor) if root is not None else None
+        return doc
+    except (YAMLError, _NotPlain):
+        return _parse_round_trip(path, text)
+
+
+class _NotPlain(Exception):
+    """A node the fast path leaves to the round-trip loader."""
+
+
+def _node_data(node: Any, loc: Loc, doc: _Document, constructor: Any) -> Any:
+    if isinstance(node, MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise _NotPlain
+            key = _node_data(key_node, (), doc, constructor)
+            key = str(key) if isinstance(key, str) else _plain(key, (), doc)
+            if key in out:
+                raise _NotPlain  # the round-trip loader words the duplicate-key error
+            doc.keys[(*loc, key)] = _mark(key_node)
+            doc.values[(*loc, key)] = _mark(value_node)
+            out[key] = _node_data(value_node, (*loc, key), doc, constructor)
+        return out
+    if isinstance(node, SequenceNode):
+        items = []
+        for i, item in enumerate(node.value):
+            doc.values[(*loc, i)] = _mark(item)
+            items.append(_node_data(item, (*loc, i), doc, constructor))
+        return items
+    return _plain(constructor.construct_object(node, deep=True), loc, doc)
+
+
+def _mark(node: Any) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _parse_round_trip(path: str, text: str) -> _Document:
     yaml = YAML(typ="rt", pure=True)
     try:
         raw = yaml.load(text)

@@ -52,7 +52,7 @@ def create_app(
     called with the new inbox ids once they are stored. Raises `BadSettings` for a webhook
     secret that cannot be used.
     """
-    app = Flask("webhooks")
+    app = Flask(__name__)
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     intake = Intake(settings, inbox, dispatch, events.verifiers(secret))
     app.extensions["lastmile"] = {

@@ -15,6 +15,8 @@ from werkzeug.exceptions import HTTPException
 
 from lastmile.metrics import REQUESTS_REFUSED
 
+from .envelopes import CONTENT_TYPE, fault
+
 log = structlog.get_logger("lastmile.webhooks")
 REQUEST_ID_KEY = "lastmile.request_id"  # where `webhooks.RequestIds` puts the id in environ
 
@@ -117,8 +119,6 @@ def _loc(loc: Any) -> str:
 def render(status: int, code: str, message: str, problems: list[dict[str, Any]]) -> Response:
     """The error body in the format of the endpoint that was called."""
     if _is_soap():
-        from .soap import CONTENT_TYPE, fault  # soap raises the errors defined here
-
         if problems:
             message += ": " + "; ".join(f"{_loc(p['loc'])}: {p['message']}" for p in problems)
         response = Response(fault(message, client=status < 500), status, content_type=CONTENT_TYPE)

@@ -8,11 +8,10 @@ from typing import Any
 
 import structlog
 from flask import Blueprint, Response, jsonify, request
+from lastmile.rules.records import RecordEvent
 from pydantic import ValidationError
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError, WebhookVerificationError
-
-from rules.records import RecordEvent
 
 from .errors import BadSettings, BadSignature, InvalidBody, InvalidEvent, NotConfigured, TooLarge
 from .intake import current_intake, require_content_type

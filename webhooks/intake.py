@@ -10,11 +10,11 @@ from typing import Any, Protocol
 
 import structlog
 from flask import Request, current_app
+from lastmile.rules.records import RecordEvent
 from standardwebhooks import Webhook
 
 from lastmile.metrics import EVENTS_RECEIVED
 from lastmile.settings import Settings
-from rules.records import RecordEvent
 
 from .errors import StoreUnavailable, WrongContentType
 

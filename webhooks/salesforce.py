@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import structlog
 from flask import Blueprint, Response, request
 
-from . import soap
+from . import envelopes, soap
 from .errors import Forbidden, NotConfigured
 from .intake import current_intake, require_content_type
 from .limits import MAX_EVENTS, read_body
@@ -51,4 +51,4 @@ def receive() -> Response:
         raise Forbidden("this organisation is not allowed to send to this endpoint")
     events = soap.to_events(message, received_at=received_at)
     intake.store(events)
-    return Response(soap.ACK, 200, content_type=soap.CONTENT_TYPE)
+    return Response(envelopes.ACK, 200, content_type=envelopes.CONTENT_TYPE)

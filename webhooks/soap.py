@@ -1,5 +1,5 @@
-"""Salesforce Outbound Messages (SOAP 1.1): parse a `notifications` message into RecordEvents,
-and write the `notificationsResponse` Ack and the SOAP Fault envelopes.
+"""Salesforce Outbound Messages (SOAP 1.1): parse a `notifications` message into RecordEvents
+(the envelopes answered are in envelopes.py).
 
 Values: an Outbound Message carries every field as text, without its type, so the text is read
 the way Salesforce writes each type, and the result matches what its REST API returns for the
@@ -24,35 +24,22 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from xml.etree.ElementTree import Element, ParseError
-from xml.sax.saxutils import escape
 
 import structlog
 from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden
 from defusedxml.ElementTree import fromstring
+from lastmile.rules.records import FieldValue, RecordEvent
 from pydantic import ValidationError
 
-from rules.records import FieldValue, RecordEvent
-
+from .envelopes import OUTBOUND, SOAP_ENV
 from .errors import InvalidBody, InvalidEvent, TooLarge
 
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-OUTBOUND = "http://soap.sforce.com/2005/09/outbound"
 SOBJECT = "urn:sobject.enterprise.soap.sforce.com"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
-CONTENT_TYPE = "text/xml; charset=utf-8"
 
 log = structlog.get_logger("lastmile.webhooks")
 
 EVENT_ID_PREFIX = "sfom:"
-
-ACK = (
-    '<?xml version="1.0" encoding="UTF-8"?>'
-    f'<soapenv:Envelope xmlns:soapenv="{SOAP_ENV}">'
-    "<soapenv:Body>"
-    f'<notificationsResponse xmlns="{OUTBOUND}"><Ack>true</Ack></notificationsResponse>'
-    "</soapenv:Body>"
-    "</soapenv:Envelope>"
-).encode()
 
 _INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
 _FLOAT = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+(?:E-?[0-9]+)?|E-?[0-9]+)")
@@ -60,8 +47,6 @@ _DATETIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?"
     r"(?:Z|[+-][0-9]{2}:?[0-9]{2})"
 )
-# Characters XML 1.0 cannot carry, removed from fault strings.
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 @dataclass(frozen=True)
@@ -70,20 +55,6 @@ class OutboundMessage:
 
     organization_id: str
     notifications: tuple[Element, ...]
-
-
-def fault(message: str, *, client: bool = True) -> bytes:
-    """A SOAP 1.1 Fault envelope: faultcode Client (the sender's mistake) or Server."""
-    code = "soapenv:Client" if client else "soapenv:Server"
-    text = escape(_NOT_XML.sub("", message))
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        f'<soapenv:Envelope xmlns:soapenv="{SOAP_ENV}">'
-        "<soapenv:Body><soapenv:Fault>"
-        f"<faultcode>{code}</faultcode><faultstring>{text}</faultstring>"
-        "</soapenv:Fault></soapenv:Body>"
-        "</soapenv:Envelope>"
-    ).encode()
 
 
 def parse_message(body: bytes, *, max_notifications: int) -> OutboundMessage:

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from connector.base import (
+from lastmile.connector.base import (
     ApiUsage,
     CrmError,
     NotFound,
@@ -16,7 +16,7 @@ from connector.base import (
     WriteBack,
     WriteResult,
 )
-from connector.salesforce.auth import (
+from lastmile.connector.salesforce.auth import (
     GivenSession,
     JwtLogin,
     Login,
@@ -24,8 +24,8 @@ from connector.salesforce.auth import (
     Session,
     login_url_for,
 )
-from connector.salesforce.client import Client
-from connector.salesforce.writer import Writer, check_id, check_name
+from lastmile.connector.salesforce.client import Client
+from lastmile.connector.salesforce.writer import Writer, check_id, check_name
 
 __all__ = [
     "GivenSession",

@@ -16,10 +16,7 @@ from typing import Any
 
 import requests
 import structlog
-from simple_salesforce import Salesforce
-from simple_salesforce.exceptions import SalesforceError
-
-from connector.base import (
+from lastmile.connector.base import (
     ApiUsage,
     AuthError,
     CrmError,
@@ -27,7 +24,9 @@ from connector.base import (
     LimitExceeded,
     TransientError,
 )
-from connector.salesforce.auth import Login, Session
+from lastmile.connector.salesforce.auth import Login, Session
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceError
 
 log = structlog.get_logger("connector.salesforce")
 

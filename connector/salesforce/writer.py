@@ -16,8 +16,8 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import quote
 
-from connector.base import CrmError, CrmProblem, TaskWrite, WriteBack, WriteResult
-from connector.salesforce.client import Client, has_transient_code, problems_from
+from lastmile.connector.base import CrmError, CrmProblem, TaskWrite, WriteBack, WriteResult
+from lastmile.connector.salesforce.client import Client, has_transient_code, problems_from
 
 COLLECTION_SIZE = 200  # Salesforce's limit for sObject Collections
 COMPOSITE_SIZE = 25  # Salesforce's limit of subrequests in one Composite call

@@ -5,16 +5,29 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from flask import Flask, Response, request
 
-from .login import jwt_token, soap_login
-from .pages import pages
-from .rest import VERSIONS
+from .faults import Faults
+from .login import LoginContext, jwt_token, soap_login
+from .pages import PagesSandbox, pages
+from .rest import VERSIONS, RestApi
 
-if TYPE_CHECKING:
-    from .sandbox import Sandbox
+
+class ServedSandbox(PagesSandbox, Protocol):
+    """What the app needs of the sandbox it serves (`sandbox.Sandbox` has it)."""
+
+    faults: Faults
+    daily_limit: int
+    api_version: str
+    api: RestApi
+
+    def usage_today(self) -> int: ...
+
+    def count_call(self) -> None: ...
+
+    def login_context(self) -> LoginContext: ...
 
 _METHODS = ["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE"]
 
@@ -34,8 +47,8 @@ def _error(status: int, code: str, message: str, headers: dict[str, str]) -> Res
     return _json(status, [{"message": message, "errorCode": code}], headers)
 
 
-def create_app(sb: Sandbox) -> Flask:
-    """The app serving one Sandbox."""
+def create_app(sb: ServedSandbox) -> Flask:
+    """The app serving one sandbox."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 20 * 1024 * 1024
     app.register_blueprint(pages(sb))

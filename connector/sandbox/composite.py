@@ -6,13 +6,30 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .errors import SalesforceError
 from .ids import to18
+from .org import Org
+from .reply import Reply
 
-if TYPE_CHECKING:
-    from .rest import Reply, RestApi
+
+class RestApi(Protocol):
+    """What composite requests need of the REST API: the org, and a way to answer each
+    subrequest as a top-level request would be answered (rest.RestApi)."""
+
+    org: Org
+
+    def dispatch_url(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: object,
+        user_id: str,
+        all_or_none: bool = False,
+    ) -> Reply: ...
+
 
 MAX_SUBREQUESTS = 25
 MAX_RECORDS = 200
@@ -93,8 +110,6 @@ def _subrequests(body: object) -> list[dict]:
 
 def composite(api: RestApi, version: str, body: object, user_id: str) -> Reply:
     """POST composite: run the subrequests in order, in one transaction when allOrNone."""
-    from .rest import Reply
-
     subs = _subrequests(body)
     all_or_none = bool(body.get("allOrNone", False))  # type: ignore[union-attr]
     replies: list[Reply] = []
@@ -163,8 +178,6 @@ def collections(
     force_all_or_none: bool = False,
 ) -> Reply:
     """composite/sobjects: create (POST), update (PATCH) or delete (DELETE ?ids=) up to 200."""
-    from .rest import Reply
-
     if method == "DELETE":
         ids = [i for i in query.get("ids", "").split(",") if i]
         all_or_none = query.get("allOrNone", "false").lower() == "true"

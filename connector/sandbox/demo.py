@@ -3,15 +3,15 @@ Dutch advice firm of the example rule packs, with the same user ids as examples/
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from datetime import date, timedelta
 
 from .ids import to18
-from .org import initial_value
+from .org import Org, initial_value
+from .store import Store
 
-if TYPE_CHECKING:
-    from .org import Org
-    from .sandbox import Sandbox
+# A person saving a new record: (user id, object, fields) -> record id (`Sandbox.save_as`).
+SaveAs = Callable[[str, str, dict], str]
 
 INTEGRATION_USER_ID = to18("0057Q00000A0LmZ")
 SALES_USER_ID = "0057Q00000A1bCdQAJ"  # the adviser in the example events
@@ -50,17 +50,16 @@ def seed_users(org: Org) -> None:
             org.store.insert("User", user_id, record)
 
 
-def seed_demo(sb: Sandbox) -> dict[str, str]:
+def seed_demo(store: Store, today: date, save_as: SaveAs) -> dict[str, str]:
     """Add the demo records once (the sales users save them); names -> ids."""
-    existing = sb.store.meta("demo-records")
+    existing = store.meta("demo-records")
     if existing:
         return dict(item.split("=", 1) for item in existing.split(";"))
     adviser, other = SALES_USER_ID, "0057Q00000A1bXyQAJ"
-    today = sb.org.clock().date()
     ids: dict[str, str] = {}
 
     def save(key: str, user: str, object_name: str, fields: dict) -> str:
-        ids[key] = sb.save_as(user, object_name, fields)
+        ids[key] = save_as(user, object_name, fields)
         return ids[key]
 
     jansen = save(
@@ -173,5 +172,5 @@ def seed_demo(sb: Sandbox) -> dict[str, str]:
             "WhatId": bakker,
         },
     )
-    sb.store.set_meta("demo-records", ";".join(f"{k}={v}" for k, v in ids.items()))
+    store.set_meta("demo-records", ";".join(f"{k}={v}" for k, v in ids.items()))
     return ids

@@ -3,15 +3,36 @@ tasks (refreshing itself every 2 s), and edit/new forms whose save is a person's
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Protocol
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from .errors import SalesforceError
+from .org import Org
 from .schema import ObjectSpec
+from .store import Store
 
-if TYPE_CHECKING:
-    from .sandbox import Sandbox
+
+class PagesSandbox(Protocol):
+    """What the record pages need of the sandbox (`sandbox.Sandbox` has it)."""
+
+    org: Org
+    sales_user_id: str
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def org_id(self) -> str: ...
+
+    def save_as(
+        self,
+        user_id: str,
+        object: str,
+        fields: Mapping[str, object],
+        record_id: str | None = None,
+    ) -> str: ...
 
 PROMPT_FIELD = "Lastmile_Prompt__c"
 _HIDDEN = {"Id", "Name"}  # shown in the heading, not as a row
@@ -30,7 +51,7 @@ def _editable(spec: ObjectSpec, creating: bool) -> list:
     ]
 
 
-def pages(sb: Sandbox) -> Blueprint:
+def pages(sb: PagesSandbox) -> Blueprint:
     bp = Blueprint("pages", __name__, template_folder="templates")
 
     def spec_or_404(object_name: str) -> ObjectSpec:

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from .composite import collections, composite
 from .errors import SalesforceError, no_such_column, not_found
 from .ids import to18
 from .org import Org
+from .reply import Reply
 from .schema import ObjectSpec
 from .soql import Query
 from .soql import parse as parse_soql
@@ -29,17 +30,6 @@ VERSIONS = {
     "62.0": "Winter '25",
     "63.0": "Spring '25",
 }
-
-
-@dataclass
-class Reply:
-    status: int
-    body: object = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def error(cls, exc: SalesforceError) -> Reply:
-        return cls(exc.status, exc.body())
 
 
 def _allowed(method: str, allowed: str) -> None:
@@ -159,7 +149,6 @@ class RestApi:
         user_id,
         all_or_none,
     ) -> Reply:
-        from .composite import collections, composite  # composite dispatches back through here
 
         segments = [unquote(s) for s in path.strip("/").split("/") if s]
         head = segments[0] if segments else ""

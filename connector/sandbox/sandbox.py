@@ -261,4 +261,4 @@ class Sandbox:
     def seed_demo(self) -> dict[str, str]:
         """Add the demo records once (accounts, contacts, an opportunity, a lead, a case, calls)."""
         self._open()
-        return seed_demo(self)
+        return seed_demo(self.store, self.org.clock().date(), self.save_as)

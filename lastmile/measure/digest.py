@@ -8,9 +8,9 @@ from typing import Any
 
 import requests
 
+from lastmile.rules import RuleSet
 from lastmile.settings import Settings
 from lastmile.store import Store
-from rules import RuleSet
 
 from .indicators import indicators, iso
 from .language import default_language, label, rule_language

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rules import RuleSet
+from lastmile.rules import RuleSet
 
 from .language import duration, label, percent, rule_language
 

@@ -9,12 +9,12 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from lastmile.rules import RuleSet
+from lastmile.rules.occasions import Occasion
+from lastmile.rules.records import same_value
 from lastmile.settings import Settings
 from lastmile.store import DefaultRow, InboxRow, Store
 from lastmile.worker.core import same_user
-from rules import RuleSet
-from rules.occasions import Occasion
-from rules.records import same_value
 
 from .occasions import occasions
 from .teams import Teams

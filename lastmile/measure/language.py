@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rules import RuleSet
+from lastmile.rules import RuleSet
 
 LANGUAGES = ("en", "nl")
 

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from rules import RuleSet
-from rules.occasions import Observation, Occasion, derive
-from rules.templates import Duration
+from lastmile.rules import RuleSet
+from lastmile.rules.occasions import Observation, Occasion, derive
+from lastmile.rules.templates import Duration
 
 from ..store import ObservationRow, Store
 

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -61,6 +62,17 @@ def normalize_url(url: str) -> str:
             "or postgresql://... (scale-out)"
         )
     return url
+
+
+def missing_sqlite_file(url: str) -> str | None:
+    """The path of the SQLite file `url` names when that file does not exist (connecting would
+    create it), else None (a server database, memory, or a file that is there)."""
+    sa_url = sa.make_url(normalize_url(url))
+    if not sa_url.drivername.startswith("sqlite") or sa_url.database in (None, "", ":memory:"):
+        return None
+    if sa_url.database.startswith("file:"):  # a URI filename: SQLite's own rules apply
+        return None
+    return None if Path(sa_url.database).exists() else sa_url.database
 
 
 def make_engine(url: str) -> Engine:

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from rules import RecordEvent
+from lastmile.rules import RecordEvent
 
 from .database import Database
 from .models import EventDetail, InboxRow, WriteLog

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from rules import RecordEvent
-from rules.records import FieldValue
+from lastmile.rules import RecordEvent
+from lastmile.rules.records import FieldValue
 
 
 @dataclass(frozen=True)

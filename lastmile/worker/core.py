@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from connector.base import Connector, ConnectorError, CrmError, LimitExceeded, NotFound
-from rules import Decision, RecordEvent, RuleSet, evaluate
-from rules.occasions import observe
-from rules.records import FieldValue
+from lastmile.connector.base import Connector, ConnectorError, CrmError, LimitExceeded, NotFound
+from lastmile.rules import Decision, RecordEvent, RuleSet, evaluate
+from lastmile.rules.occasions import observe
+from lastmile.rules.records import FieldValue
 
 from ..metrics import EVENTS_PROCESSED, PROCESSING_SECONDS, RULE_FIRINGS
 from ..settings import Settings

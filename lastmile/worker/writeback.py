@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from connector.base import (
+from lastmile.connector.base import (
     ApiUsage,
     Connector,
     CrmProblem,
@@ -18,8 +18,8 @@ from connector.base import (
     WriteBack,
     WriteResult,
 )
-from rules import Decision, RecordEvent, RuleSet, evaluate
-from rules.records import FieldValue, FollowUpTask, same_value
+from lastmile.rules import Decision, RecordEvent, RuleSet, evaluate
+from lastmile.rules.records import FieldValue, FollowUpTask, same_value
 
 from ..metrics import EVENTS_PROCESSED
 from ..store import DefaultRow, TaskRow, WriteLog

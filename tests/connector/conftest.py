@@ -8,11 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from lastmile.connector.salesforce import GivenSession, Login, SalesforceConnector
+from lastmile.connector.salesforce.client import TrustingSession
+from lastmile.connector.sandbox import Sandbox
 from simple_salesforce import Salesforce
-
-from connector.salesforce import GivenSession, Login, SalesforceConnector
-from connector.salesforce.client import TrustingSession
-from connector.sandbox import Sandbox
 
 
 class Clock:

@@ -8,16 +8,16 @@ from types import SimpleNamespace
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-
-from connector.base import AuthError, WriteBack
-from connector.salesforce import (
+from lastmile.connector.base import AuthError, WriteBack
+from lastmile.connector.salesforce import (
     GivenSession,
     JwtLogin,
     PasswordLogin,
     from_settings,
     make_login,
 )
-from connector.salesforce.auth import login_url_for
+from lastmile.connector.salesforce.auth import login_url_for
+
 from lastmile.settings import Settings
 
 USER, PASSWORD, TOKEN = "lastmile@example.com", "correct horse", "T0KEN"

@@ -6,11 +6,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from lastmile.connector.base import LimitExceeded, TaskWrite, TransientError, WriteBack
+from lastmile.connector.salesforce import GivenSession, PasswordLogin, SalesforceConnector
+from lastmile.connector.sandbox import Sandbox
 from structlog.testing import capture_logs
-
-from connector.base import LimitExceeded, TaskWrite, TransientError, WriteBack
-from connector.salesforce import GivenSession, PasswordLogin, SalesforceConnector
-from connector.sandbox import Sandbox
 
 PROMPT = "Lastmile_Prompt__c"
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
-
-from connector.base import NotFound, TaskWrite, WriteBack
-from connector.salesforce.writer import http_date, task_body
+from lastmile.connector.base import NotFound, TaskWrite, WriteBack
+from lastmile.connector.salesforce.writer import http_date, task_body
 
 PROMPT = "Lastmile_Prompt__c"
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests" / "lastmile"))
 from fakes import INTEGRATION, Clock, FakeCrm  # noqa: E402
 
 from lastmile.runtime import Runtime  # noqa: E402
-from lastmile.serve import ServingThread  # noqa: E402
+from lastmile.serving import ServingThread  # noqa: E402
 from lastmile.settings import Settings  # noqa: E402
 
 ADMIN_TOKEN = "dash-admin-token-9f3c1e"

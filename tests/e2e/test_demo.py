@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from lastmile.demo import Demo
+from lastmile.cli.demo import Demo
 
 LASTMILE = str(Path(sys.executable).with_name("lastmile"))
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from lastmile.webhooks.envelopes import ACK
 from waiting import wait_for
 
-from lastmile.demo import Demo
-from webhooks.soap import ACK
+from lastmile.cli.demo import Demo
 
 PROMPT = "Lastmile_Prompt__c"
 

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from lastmile.connector.salesforce import from_settings
+from lastmile.connector.sandbox import Sandbox
 
-from connector.salesforce import from_settings
-from connector.sandbox import Sandbox
-from lastmile.demo import settings_for
+from lastmile.cli.demo import settings_for
 from lastmile.runtime import Runtime
-from lastmile.serve import ServingThread
+from lastmile.serving import ServingThread
 from lastmile.settings import Settings
 
 PROMPT = "Lastmile_Prompt__c"

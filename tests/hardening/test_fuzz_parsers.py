@@ -15,14 +15,13 @@ from xml.sax.saxutils import escape
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from rules.errors import RuleFileError
-from rules.loader import load_text
-from rules.records import RecordEvent
-from webhooks.errors import InvalidBody, Refused
-from webhooks.events import _parse_json, parse_events
-from webhooks.limits import check_json_depth
-from webhooks.soap import parse_message, to_events
+from lastmile.rules.errors import RuleFileError
+from lastmile.rules.loader import load_text
+from lastmile.rules.records import RecordEvent
+from lastmile.webhooks.errors import InvalidBody, Refused
+from lastmile.webhooks.events import _parse_json, parse_events
+from lastmile.webhooks.limits import check_json_depth
+from lastmile.webhooks.soap import parse_message, to_events
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKS = sorted((ROOT / "examples" / "rules").glob("*.yaml"))

@@ -15,12 +15,12 @@ import pytest
 import requests
 import structlog
 from hardening_support import PROMPT, TOKEN, Loop, with_settings
+from lastmile.webhooks import BadSettings, create_app
 from standardwebhooks import Webhook
 from waiting import wait_for
 
 from lastmile.logs import configure_logging
 from lastmile.settings import Settings
-from webhooks import BadSettings, create_app
 
 MARK = "Vertrouwelijk-Jansen-8731"  # a field value that must never be logged
 PASSWORD, SECURITY_TOKEN = "pw-Zeer-Geheim-2291", "tok-Onbekend-5580"

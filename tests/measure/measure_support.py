@@ -1,6 +1,6 @@
 """The measurement tests' world: a rule pack, a teams file and a scripted week of events on a
 virtual clock, POSTed over real HTTP to `/webhooks/events` (Standard Webhooks signed), processed
-by the real Runtime's embedded worker against the in-memory CRM of tests/lastmile/fakes.py."""
+by the real Runtime's embedded worker against the in-memory CRM of tests/core/fakes.py."""
 
 from __future__ import annotations
 
@@ -24,12 +24,12 @@ from werkzeug.serving import make_server
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lastmile"))
 
 from fakes import INTEGRATION, Clock, FakeCrm
+from lastmile.webhooks import create_app
+from lastmile.webhooks.api import api_blueprint
+from lastmile.webhooks.ops import ops_blueprint
 
 from lastmile.runtime import Runtime
 from lastmile.settings import Settings
-from webhooks import create_app
-from webhooks.api import api_blueprint
-from webhooks.ops import ops_blueprint
 
 RULES = """\
 pack: scenario

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from lastmile.rules import RuleSet, load_rules
 from measure_support import World, row
 
+from lastmile.cli.report import digest_cmd
 from lastmile.measure import digest, friction
-from lastmile.report_cli import digest_cmd
-from rules import RuleSet, load_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 QUOTES = """\

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 from measure_support import NORTH, SMALL_TEAM, TINY, World, user
 
+from lastmile.cli.report import digest_cmd, report
 from lastmile.measure import OTHER, Teams, TeamsError, UnknownTeam, digest
-from lastmile.report_cli import digest_cmd, report
 
 TIMES = ("2026-11-20T00:00:00Z", "2026-11-24T12:00:00Z")
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from rules.conditions import (
+from lastmile.rules.conditions import (
     OPERATORS,
     TRUE,
     All,

@@ -15,10 +15,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-
-from rules import engine
-from rules.conditions import Condition, holds, parse_condition, simplify
-from rules.engine import Entry, Network
+from lastmile.rules import engine
+from lastmile.rules.conditions import Condition, holds, parse_condition, simplify
+from lastmile.rules.engine import Entry, Network
 
 FIELDS = ("A", "B", "C", "Name_1")
 OBJECT = "Thing"

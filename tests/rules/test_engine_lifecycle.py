@@ -6,7 +6,7 @@ import gc
 import threading
 from datetime import UTC, datetime, timedelta
 
-from rules import RecordEvent, evaluate, load_text
+from lastmile.rules import RecordEvent, evaluate, load_text
 
 PACK = """\
 pack: calls

@@ -6,9 +6,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-
-from rules import Decision, RecordEvent, evaluate, load_text
-from rules.ruleset import RuleSet
+from lastmile.rules import Decision, RecordEvent, evaluate, load_text
+from lastmile.rules.ruleset import RuleSet
 
 # 2026-11-24 is a Tuesday, 2026-11-27 a Friday, 2026-11-28 a Saturday.
 TUESDAY = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -678,6 +677,13 @@ rules:
 """
     )
     assert ruleset.fields("Task") == {
-        "Id", "Status", "Outcome__c", "Priority", "Subject", "Account_Name__c", "OwnerId", "WhatId"
+        "Id",
+        "Status",
+        "Outcome__c",
+        "Priority",
+        "Subject",
+        "Account_Name__c",
+        "OwnerId",
+        "WhatId",
     }
     assert ruleset.fields("Lead") == {"Id"}

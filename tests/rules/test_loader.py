@@ -6,10 +6,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from rules.conditions import All, Changed, Compare
-from rules.errors import Problem, RuleFileError
-from rules.loader import load_catalog, load_rules, load_text
+from lastmile.rules.conditions import All, Changed, Compare
+from lastmile.rules.errors import Problem, RuleFileError
+from lastmile.rules.loader import load_catalog, load_rules, load_text
 
 RULES_MD_EXAMPLE = """\
 pack: client-calls                 # required: a slug
@@ -588,7 +587,7 @@ rules:
 
 
 def test_escalate_needs_within_and_has_defaults():
-    from rules import RuleFileError, load_text
+    from lastmile.rules import RuleFileError, load_text
 
     base = """
 pack: p
@@ -614,7 +613,7 @@ rules:
 
 
 def test_hidden_files_and_folders_are_not_rules(tmp_path):
-    from rules import load_catalog
+    from lastmile.rules import load_catalog
 
     pack = "pack: p\nrules:\n  - id: r\n    object: Task\n    if: {all: [{Status: Done}]}\n"
     pack += "    then: {require: [Description]}\n"
@@ -626,3 +625,36 @@ def test_hidden_files_and_folders_are_not_rules(tmp_path):
     (tmp_path / ".p.yaml.swp.yaml").write_text("not: [valid")
     catalog = load_catalog([tmp_path])
     assert [r.id for r in catalog.ruleset.rules] == ["r"]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+PARSE_SAMPLES = [
+    RULES_MD_EXAMPLE,
+    "a: yes\nb: 0o17\nc: 1_000\nd: 2026-01-01\ne: ~\nf: 1.5\ng: 017\nh: 2026-01-01T10:00:00Z\n",
+    "1: one\ntrue: flag\nnull: nothing\n",
+    "x: &a {k: [1, 2]}\ny: *a\n",
+    "base: &b {A: 1}\nmore: {<<: *b, B: 2}\n",  # a merge key: the round-trip loader's
+    "a: 1\na: 2\n",  # a duplicate key: the round-trip loader's error
+    "- [a, b]\n- {c: d}\n",
+    "",
+]
+
+
+@pytest.mark.parametrize(
+    "text",
+    PARSE_SAMPLES + [p.read_text() for p in sorted((ROOT / "examples").rglob("*.y*ml"))],
+)
+def test_fast_parse_matches_the_round_trip_loader(text: str) -> None:
+    """libyaml's composer and ruamel's pure round-trip loader give the same data and the same
+    position for every key and value (the fast path is only an optimisation)."""
+    from lastmile.rules.loader import _parse, _parse_round_trip
+
+    try:
+        slow = _parse_round_trip("p.yaml", text)
+    except RuleFileError as exc:
+        with pytest.raises(RuleFileError) as fast_exc:
+            _parse("p.yaml", text)
+        assert fast_exc.value.problems == exc.problems
+        return
+    fast = _parse("p.yaml", text)
+    assert (fast.data, fast.keys, fast.values) == (slow.data, slow.keys, slow.values)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from rules.occasions import Observation, derive
-from rules.templates import Duration
+from lastmile.rules.occasions import Observation, derive
+from lastmile.rules.templates import Duration
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday
 DAY = Duration.parse("1d")

@@ -6,8 +6,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-
-from rules.templates import Duration, join_naturally, placeholders, render
+from lastmile.rules.templates import Duration, join_naturally, placeholders, render
 
 # 2026-11-23 is a Monday.
 MON = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)

@@ -23,13 +23,13 @@ from typing import Any
 
 import requests
 import sqlalchemy as sa
+from lastmile.connector.sandbox import Sandbox
 from sqlalchemy.pool import NullPool
 from standardwebhooks import Webhook
 
-from connector.sandbox import Sandbox
 from lastmile.celery_app import make_celery
 from lastmile.runtime import Runtime
-from lastmile.serve import ServingThread
+from lastmile.serving import ServingThread
 from lastmile.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +49,7 @@ _serial = itertools.count(1)
 
 
 def fake_crm() -> Any:
-    """The in-memory CRM double of tests/lastmile/fakes.py."""
+    """The in-memory CRM double of tests/core/fakes.py."""
     sys.path.insert(0, str(ROOT / "tests" / "lastmile"))
     from fakes import Clock, FakeCrm
 
@@ -354,7 +354,7 @@ class Workers:
                 [
                     sys.executable,
                     "-m",
-                    "lastmile.worker_cli",
+                    "lastmile",
                     "worker",
                     f"--concurrency={concurrency}",
                     f"--hostname={name}",

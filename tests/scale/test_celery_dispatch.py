@@ -10,17 +10,17 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from kombu import Connection
+from lastmile.rules import RecordEvent
 from scale_support import fake_crm
 
 from lastmile.celery_app import make_celery
 from lastmile.celery_dispatch import CeleryDispatcher
+from lastmile.cli.worker import worker
 from lastmile.dispatch import EmbeddedDispatcher
 from lastmile.runtime import Runtime
 from lastmile.settings import Settings
 from lastmile.store import Store
 from lastmile.store.tables import inbox
-from lastmile.worker_cli import worker
-from rules import RecordEvent
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

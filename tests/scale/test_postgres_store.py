@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from lastmile.events_cli import db
+from lastmile.cli.events import db
 from lastmile.store import Store
 from lastmile.store.database import DatabaseUrlError, normalize_url
 from lastmile.store.tables import metadata

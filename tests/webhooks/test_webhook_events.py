@@ -234,7 +234,7 @@ def test_without_a_secret_the_endpoint_refuses_and_says_it_is_not_configured(mak
 
 
 def test_a_secret_that_is_not_base64_fails_when_the_app_is_built(make_app):
-    from webhooks import BadSettings
+    from lastmile.webhooks import BadSettings
 
     with pytest.raises(BadSettings, match="secret 2 of 2") as caught:
         make_app(webhook_secret="whsec_c2VjcmV0 whsec_abcde")

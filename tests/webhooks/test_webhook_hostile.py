@@ -70,8 +70,8 @@ def test_hostile_xml_is_a_400_client_fault(client, inbox, body, says):
 
 def test_entities_without_a_dtd_are_refused_too(make_app, inbox):
     # with the DTD ban lifted, defusedxml's entity ban still holds (defence in depth)
-    from webhooks.errors import InvalidBody
-    from webhooks.soap import parse_message
+    from lastmile.webhooks.errors import InvalidBody
+    from lastmile.webhooks.soap import parse_message
 
     with pytest.raises(InvalidBody, match=r"DTD|entity"):
         parse_message(BILLION_LAUGHS.encode(), max_notifications=10)

@@ -6,6 +6,7 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lastmile.webhooks import create_app
 from webhook_support import (
     CALL_TASK,
     NEW_OPPORTUNITY,
@@ -17,7 +18,6 @@ from webhook_support import (
 )
 
 from lastmile.settings import Settings
-from webhooks import create_app
 
 SECRET = new_secret()
 INBOX = MemoryInbox()

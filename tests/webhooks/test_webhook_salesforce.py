@@ -161,7 +161,7 @@ def test_without_last_modified_date_the_receipt_time_is_used_and_said(client, in
 
 
 def test_a_datetime_with_an_offset_is_normalised_to_utc():
-    from webhooks.soap import convert
+    from lastmile.webhooks.soap import convert
 
     assert convert("2026-01-08T14:42:10.5+01:00") == "2026-01-08T13:42:10.500+0000"
 

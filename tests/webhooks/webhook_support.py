@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from lastmile.rules.records import RecordEvent
+from lastmile.webhooks import create_app
 from standardwebhooks import Webhook
 
 from lastmile.settings import Settings
-from rules.records import RecordEvent
-from webhooks import create_app
 
 ORG_ID = "00D7Q000004SaLeUAK"  # 18 characters; its 15-character form is ORG_ID[:15]
 OTHER_ORG_ID = "00D7Q000009ZzZzUAK"

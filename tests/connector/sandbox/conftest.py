@@ -7,10 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from lastmile.connector.sandbox import Sandbox
 from sandbox_helpers import Receiver, start, trusting
 from simple_salesforce import Salesforce
-
-from connector.sandbox import Sandbox
 
 
 @pytest.fixture

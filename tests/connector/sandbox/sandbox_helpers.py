@@ -8,8 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
-
-from connector.sandbox import Sandbox
+from lastmile.connector.sandbox import Sandbox
 
 ACK = (
     '<?xml version="1.0" encoding="UTF-8"?>'

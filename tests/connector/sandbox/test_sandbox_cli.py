@@ -12,7 +12,7 @@ import requests
 from simple_salesforce import Salesforce
 
 ROOT = Path(__file__).resolve().parents[3]
-RUN = "from lastmile.sandbox_cli import sandbox; sandbox()"
+RUN = "from lastmile.cli.sandbox import sandbox; sandbox()"
 
 
 def test_the_command_prints_settings_and_serves_until_interrupted(tmp_path):

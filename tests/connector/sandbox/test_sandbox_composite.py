@@ -7,8 +7,7 @@ from datetime import timedelta
 from email.utils import format_datetime
 
 import pytest
-
-from connector.sandbox.schema import parse_datetime
+from lastmile.connector.sandbox.schema import parse_datetime
 
 
 @pytest.fixture

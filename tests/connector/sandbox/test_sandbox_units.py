@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from connector.sandbox.errors import SalesforceError
-from connector.sandbox.ids import checksum, make_id, to18
-from connector.sandbox.schema import coerce, load_schema
-from connector.sandbox.soql import parse, run
+from lastmile.connector.sandbox.errors import SalesforceError
+from lastmile.connector.sandbox.ids import checksum, make_id, to18
+from lastmile.connector.sandbox.schema import coerce, load_schema
+from lastmile.connector.sandbox.soql import parse, run
 
 
 def test_checksum_of_known_salesforce_ids():

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from fakes import event
 
-from lastmile.events_cli import db, events
+from lastmile.cli.events import db, events
 from lastmile.store import Store
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connector.base import (
+from lastmile.connector.base import (
     ApiUsage,
     CrmError,
     CrmProblem,
@@ -20,7 +20,7 @@ from connector.base import (
     WriteBack,
     WriteResult,
 )
-from rules import RecordEvent
+from lastmile.rules import RecordEvent
 
 PERSON = "0057Q00000A1bCdQAJ"
 INTEGRATION = "0057Q00000ZZZZZQAJ"  # the integration user, 18 characters

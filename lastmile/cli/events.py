@@ -5,41 +5,24 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import ValidationError
 from rich import box
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
-from .settings import Settings
-from .store import EventDetail, InboxRow, Store
-from .store.database import DatabaseUrlError
-from .store.tables import STATUSES
+from lastmile.cli.common import config_option, load_settings, open_store
+from lastmile.store import EventDetail, InboxRow, Store
+from lastmile.store.tables import STATUSES
 
 
 @contextmanager
-def _store() -> Iterator[Store]:
+def _store(config_file: Path | None, *, create: bool = False) -> Iterator[Store]:
     """The store named by LASTMILE_DATABASE_URL, with errors a person can act on."""
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        raise click.ClickException(f"bad LASTMILE_* setting: {exc}") from None
-    try:
-        store = Store.from_settings(settings)
-    except DatabaseUrlError as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
+    with open_store(load_settings(config_file), create=create) as store:
         yield store
-    except SQLAlchemyError as exc:
-        raise click.ClickException(
-            f"the database could not be read ({type(exc).__name__}); if it is new, "
-            "create its tables with `lastmile db upgrade`"
-        ) from None
-    finally:
-        store.close()
 
 
 def _console() -> Console:
@@ -61,9 +44,10 @@ def events() -> None:
 )
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per event).")
-def list_cmd(status: str | None, limit: int, as_json: bool) -> None:
+@config_option
+def list_cmd(status: str | None, limit: int, as_json: bool, config_file: Path | None) -> None:
     """The newest events first (field values are never shown)."""
-    with _store() as store:
+    with _store(config_file) as store:
         rows = store.list_events(status=status, limit=limit)
         counts = store.counts()
     if as_json:
@@ -106,9 +90,10 @@ def _list_cells(r: InboxRow) -> list[str]:
 @events.command("show")
 @click.argument("inbox_id", type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def show_cmd(inbox_id: int, as_json: bool) -> None:
+@config_option
+def show_cmd(inbox_id: int, as_json: bool, config_file: Path | None) -> None:
     """One event: where it came from, how it ended, what was written back."""
-    with _store() as store:
+    with _store(config_file) as store:
         detail = store.get_event(inbox_id)
     if detail is None:
         raise click.ClickException(f"no event with id {inbox_id} (see `lastmile events list`)")
@@ -167,10 +152,11 @@ def _print_detail(console: Console, detail: EventDetail) -> None:
 
 @events.command("replay")
 @click.argument("inbox_ids", nargs=-1, required=True, type=int)
-def replay_cmd(inbox_ids: tuple[int, ...]) -> None:
+@config_option
+def replay_cmd(inbox_ids: tuple[int, ...], config_file: Path | None) -> None:
     """Send dead or done events through the worker again (a running server picks them up)."""
     failed = False
-    with _store() as store:
+    with _store(config_file) as store:
         for inbox_id in inbox_ids:
             detail = store.get_event(inbox_id)
             if detail is None:
@@ -195,9 +181,10 @@ def db() -> None:
 
 
 @db.command("upgrade")
-def upgrade_cmd() -> None:
+@config_option
+def upgrade_cmd(config_file: Path | None) -> None:
     """Create or migrate the tables to the newest schema (safe to run again)."""
-    with _store() as store:
+    with _store(config_file, create=True) as store:
         store.upgrade()
         revision = store.revision()
     click.echo(f"database is at revision {revision}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from connector.sandbox import Sandbox
+from lastmile.connector.sandbox import Sandbox
 from lastmile.logs import configure_logging
 
 OUTBOUND_OBJECTS = ("Task", "Opportunity", "Lead", "Case")

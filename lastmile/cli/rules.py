@@ -1,32 +1,21 @@
-"""The `lastmile` command line."""
+"""`lastmile rules check|test|explain|schema`: write, test and understand rule files."""
 
 from __future__ import annotations
 
 import json
-import signal
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 from pydantic import ValidationError
 
-from rules import Decision, RecordEvent, RuleFileError, evaluate, json_schema, load_catalog
-from rules.records import ConditionTrace
-from rules.testing import TestResult, run_catalog
-
-from . import __version__
+from lastmile.rules import Decision, RecordEvent, RuleFileError, evaluate, json_schema, load_catalog
+from lastmile.rules.records import ConditionTrace
+from lastmile.rules.testing import TestResult, run_catalog
 
 
 @click.group()
-@click.version_option(__version__, prog_name="lastmile")
-def main() -> None:
-    """Lastmile: CRM rules that land a rollout in daily behaviour, and measure it."""
-
-
-@main.group()
 def rules() -> None:
     """Write, test and understand rule files."""
 
@@ -209,113 +198,3 @@ def schema(output: str | None) -> None:
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text)
-
-
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A file of KEY=value lines (LASTMILE_* names, as `lastmile sandbox` prints them); "
-    "environment variables take precedence.",
-)
-def serve(host: str, port: int, config_file: Path | None) -> None:
-    """Run the webhook receiver with its embedded worker under gunicorn (LASTMILE_* settings)."""
-    from .logs import configure_logging
-    from .runtime import ConfigError, Runtime
-    from .serve import serve as run
-    from .settings import Settings
-    from .store.database import DatabaseUrlError
-
-    try:
-        settings = Settings(_env_file=config_file)
-    except ValidationError as exc:
-        raise click.ClickException(f"bad LASTMILE_* setting: {exc}") from None
-    configure_logging(settings.log_level, cache=True)
-    try:  # fail here, before gunicorn forks, with a message a person can act on
-        Runtime.build(settings).store.ping()
-    except (ConfigError, DatabaseUrlError) as exc:
-        raise click.ClickException(str(exc)) from None
-    run(host, port, lambda: Runtime.build(settings), broker=bool(settings.broker_url))
-
-
-@main.command()
-@click.option("--port", default=8000, show_default=True, help="Receiver port (0: any free).")
-@click.option("--sandbox-port", default=8443, show_default=True, help="Sandbox CRM port.")
-@click.option(
-    "--rules",
-    "rules_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Rules directory (default: the example packs shipped with Lastmile).",
-)
-@click.option(
-    "--data",
-    "data_dir",
-    default=".lastmile/demo",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where the demo keeps its files.",
-)
-@click.option(
-    "--exit-after",
-    type=float,
-    default=None,
-    help="Stop after this many seconds (for scripts); default: run until Ctrl-C.",
-)
-def demo(
-    port: int, sandbox_port: int, rules_dir: Path | None, data_dir: Path, exit_after: float | None
-) -> None:
-    """Everything on one machine: sandbox CRM, receiver, worker and the example rules."""
-    from .demo import Demo
-    from .logs import configure_logging
-
-    configure_logging("warning")
-    with Demo(data_dir, port=port, sandbox_port=sandbox_port, rules=rules_dir) as run:
-        assert run.sandbox is not None and run.runtime is not None
-        status = run.runtime.rules.status()
-        click.echo(click.style(f"Lastmile {__version__} demo", bold=True))
-        click.echo(f"  rules       {status.rules} rules, version {status.version}")
-        click.echo(
-            f"  sandbox CRM {run.sandbox.instance_url}/   (record pages; trust "
-            f"{run.sandbox.ca_bundle} or accept the warning)"
-        )
-        click.echo(f"  receiver    {run.receiver_url}/readyz   {run.receiver_url}/metrics")
-        click.echo(f"  dashboard   {run.receiver_url}/dashboard   (sign in with the admin token)")
-        click.echo(f"  admin token {run.admin_token}   (also for {run.receiver_url}/api/events)")
-        click.echo("")
-        run.show_one_save(click.echo)
-        stop = threading.Event()
-        # Ctrl-C, or SIGTERM from a process manager: both stop everything cleanly. Set before
-        # the last line says so, and explicitly: a shell starts background jobs with SIGINT
-        # ignored.
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stop.set())
-        click.echo(
-            "\nEdit a record in the sandbox pages: its page shows the prompt, defaults and "
-            "follow-up task within a second. Ctrl-C stops everything."
-        )
-        # Wake up regularly: a signal may land on another thread, and Python runs its handler
-        # only when the main thread runs.
-        deadline = None if exit_after is None else time.monotonic() + exit_after
-        while not stop.wait(0.2):
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-        click.echo("stopping")
-
-
-def _add_commands() -> None:
-    from .events_cli import db, events
-    from .report_cli import COMMANDS
-    from .sandbox_cli import sandbox
-    from .worker_cli import beat, worker
-
-    for command in (events, db, sandbox, worker, beat, *COMMANDS):
-        main.add_command(command)
-
-
-_add_commands()
-
-if __name__ == "__main__":
-    main()

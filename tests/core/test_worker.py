@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 import structlog
 from fakes import INTEGRATION, OPP, PERSON, event, permanent
+from lastmile.connector.base import CrmProblem, LimitExceeded
+from lastmile.rules import load_text
 
-from connector.base import CrmProblem, LimitExceeded
 from lastmile.metrics import REGISTRY
 from lastmile.worker import (
     APPLIED,
@@ -21,7 +22,6 @@ from lastmile.worker import (
     same_user,
     task_key,
 )
-from rules import load_text
 
 PF = "Lastmile_Prompt__c"
 WON = {"Name": "Hypotheek fam. Jansen", "StageName": "Closed Won", "NextStep": None}

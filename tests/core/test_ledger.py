@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 from fakes import OPP, PERSON, FakeCrm, event
+from lastmile.rules.occasions import Observation, derive
 
 from lastmile.store import Store
-from rules.occasions import Observation, derive
 
 T1, T2 = "00T7Q00000Lm3aBUAR", "00T7Q00000Lm3bCUAR"
 CALL = {"Type": "Call", "Subject": "Hypotheekgesprek", "OwnerId": PERSON, "WhatId": OPP}

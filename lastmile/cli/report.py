@@ -8,18 +8,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import ValidationError
 from rich import box
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
-from rules import RuleFileError, RuleSet, load_rules
-
-from .measure import (
+from lastmile.cli.common import config_option, load_settings, open_store
+from lastmile.measure import (
     DigestPostError,
     TeamsError,
     UnknownTeam,
@@ -30,9 +28,10 @@ from .measure import (
     parse_time,
     post_digest,
 )
-from .measure.language import duration, percent
-from .settings import Settings
-from .store import Store
+from lastmile.measure.language import duration, percent
+from lastmile.rules import RuleFileError, RuleSet, load_rules
+from lastmile.settings import Settings
+from lastmile.store import Store
 
 
 @dataclass
@@ -48,31 +47,21 @@ class _Env:
 
 
 @contextmanager
-def _env(*, rules: bool = True) -> Iterator[_Env]:
+def _env(config_file: Path | None, *, rules: bool = True) -> Iterator[_Env]:
     """Settings, store and (unless not needed) rules, with errors a person can act on."""
-    from .runtime import rules_path
+    from lastmile.runtime import rules_path
 
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        raise click.ClickException(f"bad LASTMILE_* setting: {exc}") from None
+    settings = load_settings(config_file)
     try:
         ruleset = load_rules([rules_path(settings)]) if rules else None
     except RuleFileError as exc:
         lines = "\n".join(str(p) for p in exc.problems)
         raise click.ClickException(f"the rules do not load:\n{lines}") from None
-    store = Store.from_settings(settings)
-    try:
-        yield _Env(settings, store, ruleset)
-    except SQLAlchemyError as exc:
-        raise click.ClickException(
-            f"the database could not be read ({type(exc).__name__}); if it is new, "
-            "create its tables with `lastmile db upgrade`"
-        ) from None
-    except TeamsError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        store.close()
+    with open_store(settings) as store:
+        try:
+            yield _Env(settings, store, ruleset)
+        except TeamsError as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 def _time(_ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
@@ -107,6 +96,7 @@ def _now() -> datetime:
 @click.option("--from", "since", callback=_time, help="Occasions opened from this time on.")
 @click.option("--to", "until", callback=_time, help="Occasions opened before this time.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON of GET /api/indicators.")
+@config_option
 def report(
     as_of: datetime | None,
     rule: str | None,
@@ -114,9 +104,10 @@ def report(
     since: datetime | None,
     until: datetime | None,
     as_json: bool,
+    config_file: Path | None,
 ) -> None:
     """Adoption indicators: per rule, team, week and default, and the friction report."""
-    with _env() as env:
+    with _env(config_file) as env:
         figures = indicators(
             env.store,
             env.ruleset,
@@ -203,9 +194,12 @@ def _print_report(figures: dict[str, Any], items: list[dict[str, Any]], by_team:
 @click.option("--day", callback=_day, help="The stand-up day (default today, UTC).")
 @click.option("--post", is_flag=True, help="Also POST it to LASTMILE_DIGEST_WEBHOOK_URL.")
 @click.option("--json", "as_json", is_flag=True, help="Print the digest as JSON.")
-def digest_cmd(team: str, day: date | None, post: bool, as_json: bool) -> None:
+@config_option
+def digest_cmd(
+    team: str, day: date | None, post: bool, as_json: bool, config_file: Path | None
+) -> None:
     """Three stand-up questions for a team, from yesterday's figures."""
-    with _env() as env:
+    with _env(config_file) as env:
         if post and not env.settings.digest_webhook_url:
             raise click.ClickException("--post needs LASTMILE_DIGEST_WEBHOOK_URL")
         try:
@@ -228,13 +222,14 @@ def digest_cmd(team: str, day: date | None, post: bool, as_json: bool) -> None:
 
 @click.command()
 @click.option("--now", "now", callback=_time, help="Act as if it were this time (default now).")
+@config_option
 @click.pass_context
-def deadlines(ctx: click.Context, now: datetime | None) -> None:
+def deadlines(ctx: click.Context, now: datetime | None, config_file: Path | None) -> None:
     """Act once on passed deadlines: escalation tasks, stale prompts cleared."""
-    from .deadlines import run_deadlines
-    from .runtime import connector_from_settings
+    from lastmile.deadlines import run_deadlines
+    from lastmile.runtime import connector_from_settings
 
-    with _env() as env:
+    with _env(config_file) as env:
         given = ctx.obj.get("connector") if isinstance(ctx.obj, dict) else None
         connector = given or connector_from_settings(env.settings)
         if connector is None:
@@ -263,9 +258,10 @@ def ledger() -> None:
     type=click.IntRange(min=1),
     help="Age in days (default LASTMILE_LEDGER_RETENTION_DAYS, 400).",
 )
-def purge(days: int | None) -> None:
+@config_option
+def purge(days: int | None, config_file: Path | None) -> None:
     """Delete ledger rows and processed events older than the retention period."""
-    with _env(rules=False) as env:
+    with _env(config_file, rules=False) as env:
         keep = days or env.settings.ledger_retention_days
         before = _now() - timedelta(days=keep)
         counts = env.store.purge(before)
@@ -273,6 +269,3 @@ def purge(days: int | None) -> None:
         f"purged what occurred before {before.date().isoformat()} ({keep} days): "
         + ", ".join(f"{name.replace('_', ' ')} {n}" for name, n in counts.items())
     )
-
-
-COMMANDS = (report, digest_cmd, deadlines, ledger)

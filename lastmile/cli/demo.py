@@ -9,18 +9,32 @@ from __future__ import annotations
 
 import base64
 import secrets
+import signal
+import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from connector.sandbox import Sandbox
+import click
+
+from lastmile import __version__
+from lastmile.connector.sandbox import Sandbox
 from lastmile.runtime import Runtime
-from lastmile.serve import ServingThread
-from lastmile.settings import Settings
+from lastmile.serving import ServingThread
+from lastmile.settings import Settings, env_lines
 
 Echo = Callable[[str], None]
+
+
+# The demo org's people in two teams. The demo lowers the minimum group size to 2 so that its
+# small teams show by name; the default (5) keeps a small team's figures out of every report.
+DEMO_TEAMS = """\
+teams:
+  Advisers: [0057Q00000A1bCdQAJ, 0057Q00000A1bXyQAJ]
+  Back office: [0057Q00000A3kLmQAJ, 0057Q00000A0zZzQAJ]
+"""
 
 
 def settings_for(sandbox: Sandbox, rules: Path | None, data_dir: Path, **more: Any) -> Settings:
@@ -30,10 +44,19 @@ def settings_for(sandbox: Sandbox, rules: Path | None, data_dir: Path, **more: A
     }
     return Settings(
         **values,
-        rules=rules,
-        database_url=f"sqlite:///{data_dir / 'lastmile.db'}",
+        rules=rules.resolve() if rules else None,
+        database_url=f"sqlite:///{(data_dir / 'lastmile.db').resolve()}",
         **more,
     )
+
+
+def write_env_file(settings: Settings, path: Path) -> Path:
+    """The demo's settings as a file every command reads with `--config` (owner-only: it holds
+    the admin token and the CRM session)."""
+    text = "# lastmile demo: `lastmile report --config THIS_FILE` and the like\n"
+    path.write_text(text + "\n".join(env_lines(settings)) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path
 
 
 class Demo:
@@ -56,6 +79,7 @@ class Demo:
         self.sandbox: Sandbox | None = None
         self.runtime: Runtime | None = None
         self.receiver_url = ""
+        self.env_file = data_dir / "lastmile.env"
 
     def start(self) -> Demo:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -63,13 +87,18 @@ class Demo:
             sandbox = Sandbox(self.data_dir / "sandbox", port=self.sandbox_port).start()
             self._stack.callback(sandbox.stop)
             sandbox.seed_demo()
+            teams = self.data_dir / "teams.yaml"
+            teams.write_text(DEMO_TEAMS, encoding="utf-8")
             settings = settings_for(
                 sandbox,
                 self.rules_dir,
                 self.data_dir,
                 admin_token=self.admin_token,
                 webhook_secret=self.webhook_secret,
+                teams=teams.resolve(),
+                min_group_size=2,
             )
+            write_env_file(settings, self.env_file)
             runtime = Runtime.build(settings).start()
             self._stack.callback(runtime.stop)
             server = ServingThread(runtime.app(), port=self.port)
@@ -132,3 +161,71 @@ class Demo:
             time.sleep(0.05)
         echo(f"No write-back within {timeout:.0f} s: see `lastmile events list`.")
         return None
+
+
+@click.command()
+@click.option("--port", default=8000, show_default=True, help="Receiver port (0: any free).")
+@click.option("--sandbox-port", default=8443, show_default=True, help="Sandbox CRM port.")
+@click.option(
+    "--rules",
+    "rules_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Rules directory (default: the example packs shipped with Lastmile).",
+)
+@click.option(
+    "--data",
+    "data_dir",
+    default=".lastmile/demo",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the demo keeps its files.",
+)
+@click.option(
+    "--exit-after",
+    type=float,
+    default=None,
+    help="Stop after this many seconds (for scripts); default: run until Ctrl-C.",
+)
+def demo(
+    port: int, sandbox_port: int, rules_dir: Path | None, data_dir: Path, exit_after: float | None
+) -> None:
+    """Everything on one machine: sandbox CRM, receiver, worker and the example rules."""
+    from lastmile.logs import configure_logging
+
+    configure_logging("warning")
+    with Demo(data_dir, port=port, sandbox_port=sandbox_port, rules=rules_dir) as run:
+        assert run.sandbox is not None and run.runtime is not None
+        status = run.runtime.rules.status()
+        click.echo(click.style(f"Lastmile {__version__} demo", bold=True))
+        click.echo(f"  rules       {status.rules} rules, version {status.version}")
+        click.echo(
+            f"  sandbox CRM {run.sandbox.instance_url}/   (record pages; trust "
+            f"{run.sandbox.ca_bundle} or accept the warning)"
+        )
+        click.echo(f"  receiver    {run.receiver_url}/readyz   {run.receiver_url}/metrics")
+        click.echo(f"  dashboard   {run.receiver_url}/dashboard   (sign in with the admin token)")
+        click.echo(f"  admin token {run.admin_token}   (also for {run.receiver_url}/api/events)")
+        click.echo("")
+        run.show_one_save(click.echo)
+        stop = threading.Event()
+        # Ctrl-C, or SIGTERM from a process manager: both stop everything cleanly. Set before
+        # the last line says so, and explicitly: a shell starts background jobs with SIGINT
+        # ignored.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        click.echo(
+            "\nEdit a record in the sandbox pages: its page shows the prompt, defaults and "
+            "follow-up task within a second. Ctrl-C stops everything."
+        )
+        click.echo(
+            f"The demo's settings are in {run.env_file}; the figures, now or after the demo:\n"
+            f"  lastmile report --config {run.env_file}\n"
+            f"  lastmile events list --config {run.env_file}"
+        )
+        # Wake up regularly: a signal may land on another thread, and Python runs its handler
+        # only when the main thread runs.
+        deadline = None if exit_after is None else time.monotonic() + exit_after
+        while not stop.wait(0.2):
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+        click.echo("stopping")

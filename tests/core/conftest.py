@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from fakes import INTEGRATION, Clock, FakeCrm
+from lastmile.rules import RuleSet, load_rules
 
 from lastmile.settings import Settings
 from lastmile.store import Store
 from lastmile.worker import Worker
-from rules import RuleSet, load_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 

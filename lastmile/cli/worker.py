@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from pydantic import ValidationError
 
-from .settings import Settings
+from lastmile.cli.common import config_option, load_settings
 
-CONFIG_HELP = "A file of KEY=value lines (LASTMILE_* names); environment variables take precedence."
+if TYPE_CHECKING:
+    from lastmile.settings import Settings
 
 
 def _settings(config_file: Path | None) -> Settings:
-    try:
-        settings = Settings(_env_file=config_file)
-    except ValidationError as exc:
-        raise click.ClickException(f"bad LASTMILE_* setting: {exc}") from None
+    settings = load_settings(config_file)
     if not settings.broker_url:
         raise click.ClickException(
             "LASTMILE_BROKER_URL is not set: scale-out mode needs a broker, e.g. "
@@ -29,19 +27,20 @@ def _settings(config_file: Path | None) -> Settings:
 
 
 def _app(settings: Settings):
-    from .celery_app import make_celery
-    from .logs import configure_logging
+    from lastmile.celery_app import make_celery
+    from lastmile.logs import configure_logging
+    from lastmile.runtime import Runtime
 
     configure_logging(settings.log_level)
-    return make_celery(settings)
+    return make_celery(settings, Runtime.build)
 
 
 def _check_store(settings: Settings) -> None:
     """Migrate and reach the store once, before forking, with a message a person can act on."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from .store import Store
-    from .store.database import DatabaseUrlError
+    from lastmile.store import Store
+    from lastmile.store.database import DatabaseUrlError
 
     try:
         store = Store.from_settings(settings)
@@ -80,16 +79,11 @@ def _check_store(settings: Settings) -> None:
     help="How Celery runs tasks: processes, in the main process, or threads.",
 )
 @click.option("-n", "--hostname", default=None, help="Worker name (default: celery@HOST).")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help=CONFIG_HELP,
-)
+@config_option
 def worker(
     concurrency: int | None, pool: str, hostname: str | None, config_file: Path | None
 ) -> None:
-    """Run a Celery worker: takes events off the broker and processes them (scale-out mode)."""
+    """Run a Celery worker: takes events off the broker and processes them (scale-out)."""
     settings = _settings(config_file)
     app = _app(settings)
     _check_store(settings)
@@ -116,27 +110,11 @@ def worker(
     show_default=True,
     help="Where beat keeps when each job last ran.",
 )
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help=CONFIG_HELP,
-)
+@config_option
 def beat(schedule_file: Path, config_file: Path | None) -> None:
-    """Run the schedule (run exactly one): the inbox sweeper and the deadlines, as Celery tasks
-    for the workers."""
+    """Run the schedule (exactly one): the inbox sweeper and the deadlines, as Celery tasks.
+
+    The workers run the tasks; more than one beat would run each job twice."""
     settings = _settings(config_file)
     app = _app(settings)
     app.Beat(schedule=str(schedule_file), loglevel=settings.log_level.upper()).run()
-
-
-@click.group()
-def cli() -> None:
-    """Scale-out commands (also registered on `lastmile`)."""
-
-
-cli.add_command(worker)
-cli.add_command(beat)
-
-if __name__ == "__main__":
-    cli()
