@@ -6,55 +6,20 @@ import hashlib
 import types
 import typing
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import MappingNode, SequenceNode
 
 from .conditions import ConditionError, suggest
+from .document import Document, Loc, parse_document
 from .errors import Problem, RuleFileError
 from .ruleset import RuleSet, Source
 from .schema import Pack, RuleTest, TestFile
 
-Loc = tuple[str | int, ...]
 TEST_SUFFIXES = (".test.yaml", ".test.yml")
-MAX_FILE_BYTES = 2 * 1024 * 1024
-
-
-@dataclass
-class _Document:
-    """One parsed YAML file: plain data, and where each key and value was written."""
-
-    path: str
-    data: Any
-    text: str = ""
-    values: dict[Loc, tuple[int, int]] = field(default_factory=dict)
-    keys: dict[Loc, tuple[int, int]] = field(default_factory=dict)
-
-    def where(self, loc: Loc, *, key: bool = False) -> tuple[int, int]:
-        if key and loc in self.keys:
-            return self.keys[loc]
-        while loc not in self.values and loc:
-            loc = loc[:-1]
-        return self.values.get(loc, (1, 1))
-
-    def rule_id(self, loc: Loc) -> str | None:
-        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
-            rules = self.data.get("rules") if isinstance(self.data, dict) else None
-            if isinstance(rules, list) and loc[1] < len(rules) and isinstance(rules[loc[1]], dict):
-                rid = rules[loc[1]].get("id")
-                return rid if isinstance(rid, str) else None
-        return None
-
-    def problem(self, loc: Loc, message: str, *, key: bool = False) -> Problem:
-        line, col = self.where(loc, key=key)
-        return Problem(self.path, line, col, message, self.rule_id(loc))
+MAX_FILE_BYTES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -83,101 +48,6 @@ class Catalog:
     ruleset: RuleSet
     packs: list[PackFile]
     test_files: list[TestsFile]
-
-
-def _plain(node: Any, loc: Loc, doc: _Document) -> Any:
-    if isinstance(node, CommentedMap):
-        out = {}
-        for k, v in node.items():
-            key = _plain(k, (), doc) if not isinstance(k, str) else str(k)
-            # keys merged in by `<<` have no position of their own: the mapping's is theirs
-            kl, kc, vl, vc = node.lc.data.get(k) or (node.lc.line, node.lc.col) * 2
-            doc.keys[(*loc, key)] = (kl + 1, kc + 1)
-            doc.values[(*loc, key)] = (vl + 1, vc + 1)
-            out[key] = _plain(v, (*loc, key), doc)
-        return out
-    if isinstance(node, CommentedSeq):
-        out_list = []
-        for i, v in enumerate(node):
-            line, col = node.lc.item(i)
-            doc.values[(*loc, i)] = (line + 1, col + 1)
-            out_list.append(_plain(v, (*loc, i), doc))
-        return out_list
-    if isinstance(node, bool) or node is None:
-        return node
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    if isinstance(node, datetime | date):
-        # A field value is text in a CRM record; pydantic reads timestamps from ISO text.
-        return node.isoformat().replace("+00:00", "Z")
-    if isinstance(node, str):
-        return str(node)
-    return node
-
-
-def _parse(path: str, text: str) -> _Document:
-    """Read `text` through libyaml (ruamel.yaml.clib), keeping each key's and value's position.
-
-    A document libyaml's events cannot give exactly (an error, a duplicate key, a merge key)
-    goes through ruamel's pure-Python round-trip loader instead, whose messages are the
-    friendlier ones. Both give the same data and positions (tests/rules/test_loader.py)."""
-    yaml = YAML(typ="safe", pure=False)
-    try:
-        root = yaml.compose(text)
-        doc = _Document(path, None, text, {(): (1, 1)})
-        doc.data = _node_data(root, (), doc, yaml.constructor) if root is not None else None
-        return doc
-    except (YAMLError, _NotPlain):
-        return _parse_round_trip(path, text)
-
-
-class _NotPlain(Exception):
-    """A node the fast path leaves to the round-trip loader."""
-
-
-def _node_data(node: Any, loc: Loc, doc: _Document, constructor: Any) -> Any:
-    if isinstance(node, MappingNode):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                raise _NotPlain
-            key = _node_data(key_node, (), doc, constructor)
-            key = str(key) if isinstance(key, str) else _plain(key, (), doc)
-            if key in out:
-                raise _NotPlain  # the round-trip loader words the duplicate-key error
-            doc.keys[(*loc, key)] = _mark(key_node)
-            doc.values[(*loc, key)] = _mark(value_node)
-            out[key] = _node_data(value_node, (*loc, key), doc, constructor)
-        return out
-    if isinstance(node, SequenceNode):
-        items = []
-        for i, item in enumerate(node.value):
-            doc.values[(*loc, i)] = _mark(item)
-            items.append(_node_data(item, (*loc, i), doc, constructor))
-        return items
-    return _plain(constructor.construct_object(node, deep=True), loc, doc)
-
-
-def _mark(node: Any) -> tuple[int, int]:
-    return node.start_mark.line + 1, node.start_mark.column + 1
-
-
-def _parse_round_trip(path: str, text: str) -> _Document:
-    yaml = YAML(typ="rt", pure=True)
-    try:
-        raw = yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = " ".join(str(p) for p in (exc.context, exc.problem) if p) or "invalid YAML"
-        raise RuleFileError([Problem(path, line, col, f"invalid YAML: {message}")]) from None
-    except YAMLError as exc:
-        raise RuleFileError([Problem(path, 1, 1, f"invalid YAML: {exc}")]) from None
-    doc = _Document(path, None, text, {(): (1, 1)})
-    doc.data = _plain(raw, (), doc)
-    return doc
 
 
 def _allowed_keys(model: type[BaseModel], loc: Loc) -> list[str]:
@@ -232,7 +102,7 @@ def _data_loc(data: Any, loc: Loc) -> Loc:
     return tuple(out)
 
 
-def _problems(doc: _Document, model: type[BaseModel], exc: ValidationError) -> list[Problem]:
+def _problems(doc: Document, model: type[BaseModel], exc: ValidationError) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[Loc] = set()
     errors = exc.errors()
@@ -282,7 +152,7 @@ def content_version(texts: Iterable[tuple[str, str]]) -> str:
     return digest.hexdigest()[:12]
 
 
-def _read(path: Path) -> _Document:
+def _read(path: Path) -> Document:
     name = str(path)
     try:
         size = path.stat().st_size
@@ -295,10 +165,10 @@ def _read(path: Path) -> _Document:
         raise RuleFileError([Problem(name, 1, 1, f"not UTF-8 text: {exc.reason}")]) from None
     except OSError as exc:
         raise RuleFileError([Problem(name, 0, 0, f"cannot read: {exc.strerror}")]) from None
-    return _parse(name, text)
+    return parse_document(name, text)
 
 
-def _validate(doc: _Document, model: type[BaseModel]) -> Any:
+def _validate(doc: Document, model: type[BaseModel]) -> Any:
     if not isinstance(doc.data, dict):
         what = "an empty file" if doc.data is None else f"a {type(doc.data).__name__}"
         raise RuleFileError(
@@ -337,7 +207,7 @@ def rule_files(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
-def _lines(doc: _Document, key: str, count: int) -> list[int]:
+def _lines(doc: Document, key: str, count: int) -> list[int]:
     return [doc.where((key, i))[0] for i in range(count)]
 
 
@@ -348,7 +218,7 @@ def load_catalog(paths: Iterable[str | Path]) -> Catalog:
     packs: list[PackFile] = []
     test_files: list[TestsFile] = []
     first_seen: dict[str, Source] = {}
-    docs: list[_Document] = []
+    docs: list[Document] = []
     for path in files:
         try:
             doc = _read(path)
@@ -394,7 +264,7 @@ def load_rules(paths: Iterable[str | Path]) -> RuleSet:
 
 def load_text(text: str, path: str = "<text>") -> RuleSet:
     """Compile one rule pack given as YAML text (for tests, benchmarks and the REPL)."""
-    doc = _parse(path, text)
+    doc = parse_document(path, text)
     pack = _validate(doc, Pack)
     sources = [Source(path, *doc.where(("rules", i))) for i in range(len(pack.rules))]
     ids = [r.id for r in pack.rules]

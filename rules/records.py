@@ -85,8 +85,12 @@ def as_double(value: int | float) -> float:
         return math.inf if value > 0 else -math.inf
 
 
+# The models below are built on first use (`defer_build`), not when the module is imported:
+# `lastmile rules check` never needs them, and it is run by editors and pre-commit hooks.
+
+
 class Prompt(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     rule: str
     text: str
 
@@ -94,7 +98,7 @@ class Prompt(BaseModel):
 class FollowUpTask(BaseModel):
     """A follow-up task a rule asks for; `key` makes creating it idempotent."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     rule: str
     subject: str
     due: date
@@ -106,7 +110,7 @@ class FollowUpTask(BaseModel):
 class ConditionTrace(BaseModel):
     """Whether one condition held, and the value it saw (for `rules explain`)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     condition: str
     held: bool
     value: FieldValue | list[str] = None
@@ -114,7 +118,7 @@ class ConditionTrace(BaseModel):
 
 
 class RuleTrace(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     rule: str
     matched: bool
     reason: str
@@ -124,7 +128,7 @@ class RuleTrace(BaseModel):
 class Decision(BaseModel):
     """What the rules decided for one event: the shape `rules explain --json` prints."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     matched: list[str] = Field(default_factory=list)
     defaults: dict[str, FieldValue] = Field(default_factory=dict)

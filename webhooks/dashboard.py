@@ -1,7 +1,8 @@
 """The adoption dashboard: server-rendered pages over the measurement figures, behind the admin
 token (a bearer header, or a login form that leaves a signed session cookie).
 
-Pages are GET only (the login form is the one POST), work without JavaScript, and show teams
+Pages are GET only (the login and logout forms are the POSTs), work without JavaScript, carry
+no inline script or style (a strict Content-Security-Policy), cannot be framed, and show teams
 only as the figures name them: never a person, never a team under the minimum size.
 """
 
@@ -29,6 +30,7 @@ from flask import (
     url_for,
 )
 from flask.sansio.blueprints import BlueprintSetupState
+from flask.sessions import SecureCookieSessionInterface
 
 from . import charts
 
@@ -36,7 +38,25 @@ log = structlog.get_logger("lastmile.dashboard")
 
 SESSION_KEY = "lastmile_dashboard"
 OTHER = "other"
-_OPEN = frozenset({"dashboard.login"})
+_OPEN = frozenset({"dashboard.login", "dashboard.logout", "dashboard.static"})
+# No script at all; the one style sheet and the charts' inline SVG come from this server.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+class _SessionCookies(SecureCookieSessionInterface):
+    """The signed session cookie, `Secure` whenever the request came over HTTPS: directly, or
+    through a proxy LASTMILE_TRUSTED_PROXIES trusts (ProxyFix sets the scheme it reported)."""
+
+    def get_cookie_secure(self, app: Any) -> bool:
+        return request.is_secure or super().get_cookie_secure(app)
 
 
 @dataclass(frozen=True)
@@ -69,6 +89,7 @@ def dashboard_blueprint(runtime: Any, figures: Figures | None = None) -> Bluepri
         __name__,
         url_prefix="/dashboard",
         template_folder="templates",
+        static_folder="static",
     )
     measure = figures or Figures.measured()
 
@@ -81,6 +102,16 @@ def dashboard_blueprint(runtime: Any, figures: Figures | None = None) -> Bluepri
             log.info("dashboard_secret_key_generated")
         app.config["SESSION_COOKIE_HTTPONLY"] = True
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+        app.session_interface = _SessionCookies()
+
+    @bp.after_request
+    def _protect(response: Response) -> Response:
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    @bp.context_processor
+    def _signed_in() -> dict[str, bool]:
+        return {"signed_in": SESSION_KEY in session}
 
     def admin_token() -> str | None:
         token = runtime.settings.admin_token
@@ -121,6 +152,12 @@ def dashboard_blueprint(runtime: Any, figures: Figures | None = None) -> Bluepri
         log.warning("dashboard_refused", path=request.path, via="login")
         error = "That is not the admin token."
         return render_template("dashboard/login.html", next=target, error=error), 401
+
+    @bp.post("/logout")
+    def logout() -> Response:
+        session.clear()
+        log.info("dashboard_logout")
+        return redirect(url_for("dashboard.login"))
 
     @bp.get("")
     def overview() -> str:

@@ -631,11 +631,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PARSE_SAMPLES = [
     RULES_MD_EXAMPLE,
     "a: yes\nb: 0o17\nc: 1_000\nd: 2026-01-01\ne: ~\nf: 1.5\ng: 017\nh: 2026-01-01T10:00:00Z\n",
-    "1: one\ntrue: flag\nnull: nothing\n",
-    "x: &a {k: [1, 2]}\ny: *a\n",
-    "base: &b {A: 1}\nmore: {<<: *b, B: 2}\n",  # a merge key: the round-trip loader's
-    "a: 1\na: 2\n",  # a duplicate key: the round-trip loader's error
-    "- [a, b]\n- {c: d}\n",
+    "2: two\ntrue: flag\nnull: nothing\n",
+    "- [a, b]\n- {c: d}\n- !!str 12\n- '12'\n",
     "",
 ]
 
@@ -644,17 +641,58 @@ PARSE_SAMPLES = [
     "text",
     PARSE_SAMPLES + [p.read_text() for p in sorted((ROOT / "examples").rglob("*.y*ml"))],
 )
-def test_fast_parse_matches_the_round_trip_loader(text: str) -> None:
-    """libyaml's composer and ruamel's pure round-trip loader give the same data and the same
-    position for every key and value (the fast path is only an optimisation)."""
-    from lastmile.rules.loader import _parse, _parse_round_trip
+def test_the_event_reader_gives_what_ruamels_loader_gives(text: str) -> None:
+    """The rule-file reader builds from parser events; ruamel's own safe loader is the oracle
+    for the data (positions are checked by every `path:line:col` test above)."""
+    from lastmile.rules.document import _plain, parse_document
+    from ruamel.yaml import YAML
 
-    try:
-        slow = _parse_round_trip("p.yaml", text)
-    except RuleFileError as exc:
-        with pytest.raises(RuleFileError) as fast_exc:
-            _parse("p.yaml", text)
-        assert fast_exc.value.problems == exc.problems
-        return
-    fast = _parse("p.yaml", text)
-    assert (fast.data, fast.keys, fast.values) == (slow.data, slow.keys, slow.values)
+    def plain(value):
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return _plain(value)
+
+    expected = plain(YAML(typ="safe", pure=True).load(text))
+    assert parse_document("p.yaml", text).data == expected
+
+
+def test_positions_of_keys_and_values() -> None:
+    from lastmile.rules.document import parse_document
+
+    doc = parse_document("p.yaml", "pack: p\nrules:\n  - id: x\n    then: {require: [A, B]}\n")
+    assert doc.keys[("rules", 0, "then")] == (4, 5)
+    assert doc.values[("rules", 0, "then")] == (4, 11)
+    assert doc.values[("rules", 0, "then", "require", 1)] == (4, 25)
+    assert doc.values[("rules",)] == (3, 3)
+
+
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (ALIAS_BOMB, "p.yaml:1:4: anchors (&name) and aliases (*name) are not allowed"),
+        ("base: {A: 1}\nmore: {<<: {B: 2}}\n", "p.yaml:2:8: merge keys (<<) are not allowed"),
+        ("a: " + "[" * 100_000 + "]" * 100_000 + "\n", "p.yaml:1:"),
+        ("a: 1\n---\nb: 2\n", "p.yaml:2:1: a rule file holds one YAML document"),
+        ("? [a, b]\n: c\n", "p.yaml:1:3: a key must be plain text"),
+    ],
+)
+def test_hostile_yaml_is_refused_where_it_is_written(text: str, expected: str) -> None:
+    with pytest.raises(RuleFileError) as exc:
+        load_text(text, "p.yaml")
+    assert str(exc.value.problems[0]).startswith(expected)
+
+
+def test_deep_nesting_is_refused_at_the_bound() -> None:
+    from lastmile.rules.document import MAX_DEPTH
+
+    text = "a: " + "[" * 100_000 + "]" * 100_000 + "\n"
+    with pytest.raises(RuleFileError) as exc:
+        load_text(text, "p.yaml")
+    assert exc.value.problems[0].message == f"nested deeper than {MAX_DEPTH} levels"
