@@ -1,15 +1,17 @@
 """Record pages for people: the list of objects and records, a record with its prompt and related
-tasks (refreshing itself every 2 s), and edit/new forms whose save is a person's save."""
+tasks (updated in place while open: the page polls a digest of what it shows), and edit/new forms
+whose save is a person's save."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Protocol
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 
 from .errors import SalesforceError
 from .org import Org
+from .related import RecordView, field_labels, record_view, title
 from .schema import ObjectSpec
 from .store import Store
 
@@ -34,12 +36,11 @@ class PagesSandbox(Protocol):
         record_id: str | None = None,
     ) -> str: ...
 
+    def labels(self, object_name: str) -> Mapping[str, str]: ...
+
+
 PROMPT_FIELD = "Lastmile_Prompt__c"
 _HIDDEN = {"Id", "Name"}  # shown in the heading, not as a row
-
-
-def _title(spec: ObjectSpec, record: dict) -> str:
-    return str(record.get(spec.name_field) or record.get("Name") or record["Id"])
 
 
 def _editable(spec: ObjectSpec, creating: bool) -> list:
@@ -71,25 +72,38 @@ def pages(sb: PagesSandbox) -> Blueprint:
         objects = []
         for spec in sb.org.schema.objects:
             records = sb.store.records(spec.name)
-            rows = [(r["Id"], _title(spec, r), r.get("LastModifiedDate")) for r in records[-25:]]
+            rows = [(r["Id"], title(spec, r), r.get("LastModifiedDate")) for r in records[-25:]]
             objects.append((spec, len(records), list(reversed(rows))))
         return render_template("index.html", objects=objects, org_id=sb.org_id)
 
-    @bp.get("/records/<object_name>/<record_id>")
-    def view(object_name: str, record_id: str) -> str:
-        spec = spec_or_404(object_name)
+    def shown(spec: ObjectSpec, record_id: str) -> RecordView:
         record = record_or_404(spec, record_id)
-        tasks = [t for t in sb.store.records("Task") if t.get("WhatId") == record["Id"]]
+        return record_view(sb.store, sb.org.schema, spec, record, sb.labels(spec.name))
+
+    @bp.get("/records/<object_name>/<record_id>")
+    def view(object_name: str, record_id: str) -> Response:
+        spec = spec_or_404(object_name)
+        page = shown(spec, record_id)
         fields = [f for f in spec.fields if f.name not in _HIDDEN and f.name != PROMPT_FIELD]
-        return render_template(
+        html = render_template(
             "record.html",
             spec=spec,
-            record=record,
-            title=_title(spec, record),
+            view=page,
+            record=page.record,
+            title=title(spec, page.record),
             fields=fields,
-            prompt=record.get(PROMPT_FIELD),
-            tasks=tasks,
+            prompt=page.record.get(PROMPT_FIELD),
         )
+        return Response(html, headers={"Cache-Control": "no-store"})
+
+    @bp.get("/records/<object_name>/<record_id>/version")
+    def version(object_name: str, record_id: str) -> Response:
+        """The digest of what the record's page shows: the open page polls it (a few hundred
+        bytes, no rendering) and fetches itself again only when it changed."""
+        page = shown(spec_or_404(object_name), record_id)
+        reply = jsonify(version=page.version)
+        reply.headers["Cache-Control"] = "no-store"
+        return reply
 
     def form(spec: ObjectSpec, record: dict | None, error: str | None = None, status: int = 200):
         creating = record is None
@@ -100,6 +114,7 @@ def pages(sb: PagesSandbox) -> Blueprint:
                 record=record or {},
                 creating=creating,
                 fields=_editable(spec, creating),
+                labels=field_labels(spec, sb.labels(spec.name)),
                 error=error,
                 user_id=sb.sales_user_id,
             ),

@@ -126,6 +126,25 @@ class Store:
         ).fetchall()
         return [row[0] for row in rows]
 
+    def referring(self, object_name: str, fields: tuple[str, ...], value: str) -> list[dict]:
+        """Records of one object in which any of `fields` holds exactly `value`, oldest first."""
+        where = " OR ".join("json_extract(data, ?) = ?" for _ in fields)
+        args = [object_name, *(part for f in fields for part in (f'$."{f}"', value))]
+        rows = self._run(
+            f"SELECT data FROM records WHERE object = ? AND ({where}) ORDER BY seq", tuple(args)
+        ).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def containing(self, object_name: str, field: str, text: str) -> list[dict]:
+        """Records of one object whose text `field` contains `text` (case matters), oldest
+        first."""
+        rows = self._run(
+            "SELECT data FROM records WHERE object = ? AND instr(json_extract(data, ?), ?) > 0 "
+            "ORDER BY seq",
+            (object_name, f'$."{field}"', text),
+        ).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
     # sessions and logins
     def add_session(self, session_id: str, user_id: str, created: str) -> None:
         self._run(

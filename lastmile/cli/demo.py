@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -25,7 +25,16 @@ from lastmile.runtime import Runtime
 from lastmile.serving import ServingThread
 from lastmile.settings import Settings, env_lines
 
+if TYPE_CHECKING:
+    from lastmile.rules import RuleSet
+
 Echo = Callable[[str], None]
+
+# The client call `show_one_save` completes: as the sales user creates it, the save that
+# completes it (outcome Interested, no notes), and the fields a person may have filled in since.
+SCRIPTED_CALL = {"Subject": "Call: mortgage renewal", "Type": "Call", "Status": "Not Started"}
+COMPLETED = {"Status": "Completed", "Outcome__c": "Interested"}
+NOTES = ("Description", "Outcome__c", "Next_Step__c")
 
 
 # The demo org's people in two teams. The demo lowers the minimum group size to 2 so that its
@@ -48,6 +57,17 @@ def settings_for(sandbox: Sandbox, rules: Path | None, data_dir: Path, **more: A
         database_url=f"sqlite:///{(data_dir / 'lastmile.db').resolve()}",
         **more,
     )
+
+
+def field_labels(ruleset: RuleSet) -> dict[str, dict[str, str]]:
+    """Per object, the labels the rule packs with rules on it give its fields, each in its
+    pack's locale (the words the prompts use); where two packs label a field, the first wins."""
+    labels: dict[str, dict[str, str]] = {}
+    for pack in ruleset.packs:
+        for obj in dict.fromkeys(rule.object for rule in pack.rules):
+            for field in pack.labels:
+                labels.setdefault(obj, {}).setdefault(field, pack.label(field))
+    return labels
 
 
 def write_env_file(settings: Settings, path: Path) -> Path:
@@ -80,6 +100,8 @@ class Demo:
         self.runtime: Runtime | None = None
         self.receiver_url = ""
         self.env_file = data_dir / "lastmile.env"
+        self._labels_from: RuleSet | None = None
+        self._labelled: set[str] = set()
 
     def start(self) -> Demo:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -110,6 +132,7 @@ class Demo:
             self._stack.close()
             raise
         self.sandbox, self.runtime = sandbox, runtime
+        self.sync_labels()
         return self
 
     def stop(self) -> None:
@@ -121,6 +144,20 @@ class Demo:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def sync_labels(self) -> None:
+        """Show the live rules' field labels on the sandbox's record pages (the words the
+        prompts use); after a reload of the rules, the new ones."""
+        assert self.sandbox is not None and self.runtime is not None
+        ruleset = self.runtime.rules()
+        if ruleset is self._labels_from:
+            return
+        labels = field_labels(ruleset)
+        for obj in self._labelled - labels.keys():
+            self.sandbox.use_labels({}, object=obj)
+        for obj, given in labels.items():
+            self.sandbox.use_labels(given, object=obj)
+        self._labels_from, self._labelled = ruleset, set(labels)
+
     def show_one_save(self, echo: Echo, timeout: float = 10.0) -> float | None:
         """Complete a client call as the sales user and wait for Lastmile's write-back.
 
@@ -128,39 +165,61 @@ class Demo:
         """
         assert self.sandbox is not None and self.runtime is not None
         sandbox, prompt_field = self.sandbox, self.runtime.settings.prompt_field
-        about = sandbox.seed_demo().get("opportunity")
-        call_id = sandbox.save_as(
-            sandbox.sales_user_id,
-            "Task",
-            {
-                "Subject": "Call: mortgage renewal",
-                "Type": "Call",
-                "Status": "Not Started",
-                "WhatId": about,
-            },
-        )
+        call_id = self._open_scripted_call(timeout)
         started = time.monotonic()
-        sandbox.save_as(
-            sandbox.sales_user_id,
-            "Task",
-            {"Status": "Completed", "Outcome__c": "Interested"},
-            record_id=call_id,
-        )
+        sandbox.save_as(sandbox.sales_user_id, "Task", COMPLETED, record_id=call_id)
         echo("Saved a completed client call (outcome Interested, no notes) as the sales user:")
         echo(f"  {sandbox.instance_url}/records/Task/{call_id}")
         while time.monotonic() - started < timeout:
             record = sandbox.org.get("Task", call_id)
-            if record.get(prompt_field):
+            # Lastmile's write, not a prompt an earlier run left: the integration user saved last.
+            if (
+                record.get(prompt_field)
+                and record["LastModifiedById"] == sandbox.integration_user_id
+            ):
                 elapsed = time.monotonic() - started
                 echo(f"Within {elapsed:.2f} s Lastmile wrote back:")
                 echo(f"  {prompt_field}: {record[prompt_field]}")
-                for task in sandbox.store.records("Task"):
-                    if f":{call_id}:" in (task.get("Lastmile_Key__c") or ""):
-                        echo(f"  follow-up task: {task['Subject']} (due {task['ActivityDate']})")
+                for task in sandbox.follow_ups(call_id):
+                    echo(f"  follow-up task: {task['Subject']} (due {task['ActivityDate']})")
                 return elapsed
             time.sleep(0.05)
         echo(f"No write-back within {timeout:.0f} s: see `lastmile events list`.")
         return None
+
+    def _open_scripted_call(self, timeout: float) -> str:
+        """The scripted call, open and without notes: the one an earlier run on this data left
+        (reopened, its follow-up tasks and any extra copies deleted), else a new one. So a rerun
+        shows the same save again instead of piling up calls and follow-up tasks."""
+        assert self.sandbox is not None and self.runtime is not None
+        sandbox, prompt_field = self.sandbox, self.runtime.settings.prompt_field
+        about = sandbox.seed_demo().get("opportunity")
+        earlier = [
+            record
+            for record in sandbox.store.referring("Task", ("WhatId",), about or "")
+            if record.get("Subject") == SCRIPTED_CALL["Subject"]
+        ]
+        for record in earlier:
+            for task in sandbox.follow_ups(record["Id"]):
+                sandbox.org.delete("Task", task["Id"])
+        for extra in earlier[1:]:
+            sandbox.org.delete("Task", extra["Id"])
+        if not earlier:
+            return sandbox.save_as(
+                sandbox.sales_user_id, "Task", {**SCRIPTED_CALL, "WhatId": about}
+            )
+        call = earlier[0]
+        reopen = {**SCRIPTED_CALL, **dict.fromkeys(NOTES)}
+        sandbox.save_as(sandbox.sales_user_id, "Task", reopen, record_id=call["Id"])
+        if call.get(prompt_field):
+            # Lastmile clears the prompt of the reopened call; completing it before then would
+            # find the old prompt still there, and Lastmile with nothing new to write.
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if not sandbox.org.get("Task", call["Id"]).get(prompt_field):
+                    break
+                time.sleep(0.05)
+        return call["Id"]
 
 
 @click.command()
@@ -226,6 +285,7 @@ def demo(
         # only when the main thread runs.
         deadline = None if exit_after is None else time.monotonic() + exit_after
         while not stop.wait(0.2):
+            run.sync_labels()
             if deadline is not None and time.monotonic() >= deadline:
                 break
         click.echo("stopping")

@@ -12,7 +12,9 @@ import click
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from lastmile.cli import screen
 from lastmile.cli.common import config_option, load_settings, open_store
 from lastmile.store import EventDetail, InboxRow, Store
 from lastmile.store.tables import STATUSES
@@ -23,10 +25,6 @@ def _store(config_file: Path | None, *, create: bool = False) -> Iterator[Store]
     """The store named by LASTMILE_DATABASE_URL, with errors a person can act on."""
     with open_store(load_settings(config_file), create=create) as store:
         yield store
-
-
-def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
 
 
 def _when(value: str | None) -> str:
@@ -53,19 +51,40 @@ def list_cmd(status: str | None, limit: int, as_json: bool, config_file: Path | 
     if as_json:
         click.echo(json.dumps([r.summary() for r in rows], indent=2))
         return
-    console = _console()
+    console = screen.console()
     if not rows:
         console.print(f"No {status + ' ' if status else ''}events in the inbox.")
         return
     table = Table(
         title=_counts_line(counts), box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
     )
-    for column in ("id", "status", "object", "record", "occurred", "tries", "outcome"):
+    for column in _LIST:
         table.add_column(column, no_wrap=column != "object")
     table.add_column("error", overflow="fold", min_width=12)
     for r in rows:
-        table.add_row(*_list_cells(r))
-    console.print(table)
+        texts = [Text(cell) for cell in _list_cells(r)]
+        texts[1].stylize(_COLORS[r.status])
+        table.add_row(*texts)
+    if screen.fits(console, table):
+        console.print(table)
+    else:
+        _print_list(console, _counts_line(counts), rows)
+
+
+_LIST = ("id", "status", "object", "record", "occurred", "tries", "outcome")
+_SPARE = tuple(_LIST.index(c) for c in ("tries", "occurred", "object", "outcome"))
+_COLORS = {"dead": "red", "running": "yellow", "pending": "cyan", "done": "green"}
+
+
+def _print_list(console: Console, title: str, rows: list[InboxRow]) -> None:
+    """The list when the table does not fit: tries, occurred, object and outcome leave it (in
+    that order, as far as needed) for a line under each row; an error is on lines of its own."""
+    out = []
+    for r in rows:
+        *cells, error = _list_cells(r)
+        lines = screen.pack(error.split(" "), console.width, lead="  error: ", indent="    ")
+        out.append(screen.Row(cells, below=lines if error else []))
+    screen.print_grid(console, title, _LIST, out, spare=_SPARE)
 
 
 def _counts_line(counts: dict[str, int]) -> str:
@@ -74,10 +93,9 @@ def _counts_line(counts: dict[str, int]) -> str:
 
 def _list_cells(r: InboxRow) -> list[str]:
     s = r.summary()
-    color = {"dead": "red", "running": "yellow", "pending": "cyan", "done": "green"}[r.status]
     return [
         str(r.id),
-        f"[{color}]{r.status}[/]",
+        r.status,
         r.object,
         r.record_id,
         _when(s["occurred_at"])[5:16],  # month-day hours:minutes; `show` has the rest
@@ -100,14 +118,11 @@ def show_cmd(inbox_id: int, as_json: bool, config_file: Path | None) -> None:
     if as_json:
         click.echo(json.dumps(detail.to_json(), indent=2))
         return
-    _print_detail(_console(), detail)
+    _print_detail(screen.console(), detail)
 
 
 def _print_detail(console: Console, detail: EventDetail) -> None:
     data = detail.to_json()
-    facts = Table.grid(padding=(0, 2))
-    facts.add_column(style="bold")
-    facts.add_column(overflow="fold")
     labels: dict[str, Callable[[Any], str]] = {
         "id": str,
         "source": str,
@@ -128,17 +143,12 @@ def _print_detail(console: Console, detail: EventDetail) -> None:
         "fields": lambda v: ", ".join(v) or "-",
         "changed": lambda v: "derived from the snapshot" if v is None else ", ".join(v) or "-",
     }
-    for key, show in labels.items():
-        facts.add_row(key.replace("_", " "), show(data[key]))
-    console.print(facts)
+    console.print(_facts([(k.replace("_", " "), show(data[k])) for k, show in labels.items()]))
     if not detail.writes:
         console.print("\nNo write-back.")
         return
-    writes = Table(title="write-backs")
-    for column in ("attempt", "at", "status", "fields", "tasks", "api calls", "problems"):
-        writes.add_column(column, overflow="fold")
-    for w in data["writes"]:
-        writes.add_row(
+    rows = [
+        (
             str(w["attempt"]),
             _when(w["at"]),
             w["status"],
@@ -147,7 +157,32 @@ def _print_detail(console: Console, detail: EventDetail) -> None:
             "-" if w["api_calls"] is None else str(w["api_calls"]),
             "; ".join(f"{p['code']}: {p.get('message', '')}" for p in w["problems"]) or "-",
         )
-    console.print(writes)
+        for w in data["writes"]
+    ]
+    writes = Table(title="write-backs")
+    for column in _WRITES:
+        writes.add_column(column, overflow="fold")
+    for row in rows:
+        writes.add_row(*map(Text, row))
+    if screen.fits(console, writes):
+        console.print(writes)
+        return
+    for attempt, *values in rows:  # narrower: one block of facts a write-back
+        console.print(Text(f"\nwrite-back, attempt {attempt}", style="bold"))
+        console.print(_facts(list(zip(_WRITES[1:], values, strict=True))))
+
+
+_WRITES = ("attempt", "at", "status", "fields", "tasks", "api calls", "problems")
+
+
+def _facts(pairs: list[tuple[str, str]]) -> Table:
+    """Label and value a line; a long value wraps under itself."""
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column(overflow="fold")
+    for label, value in pairs:
+        facts.add_row(label, Text(value))
+    return facts
 
 
 @events.command("replay")

@@ -9,14 +9,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import click
-from rich import box
-from rich.console import Console
-from rich.table import Table
 
+from lastmile.cli import screen
 from lastmile.cli.common import config_option, load_settings, open_store
+from lastmile.cli.figures import print_report
 from lastmile.measure import (
     DigestPostError,
     TeamsError,
@@ -28,7 +26,6 @@ from lastmile.measure import (
     parse_time,
     post_digest,
 )
-from lastmile.measure.language import duration, percent
 from lastmile.rules import RuleFileError, RuleSet, load_rules
 from lastmile.settings import Settings
 from lastmile.store import Store
@@ -53,7 +50,8 @@ def _env(config_file: Path | None, *, rules: bool = True) -> Iterator[_Env]:
 
     settings = load_settings(config_file)
     try:
-        ruleset = load_rules([rules_path(settings)]) if rules else None
+        limit = settings.max_rule_file_bytes
+        ruleset = load_rules([rules_path(settings)], max_file_bytes=limit) if rules else None
     except RuleFileError as exc:
         lines = "\n".join(str(p) for p in exc.problems)
         raise click.ClickException(f"the rules do not load:\n{lines}") from None
@@ -121,69 +119,8 @@ def report(
         if as_json:
             click.echo(json.dumps(figures, indent=2, ensure_ascii=False))
             return
-        _print_report(figures, friction(figures, env.ruleset), team is not None)
-
-
-_COLUMNS = ("occasions", "first time", "after prompt", "missed", "withdrawn", "open")
-WIDTH = 140  # when not on a terminal (a pipe, a file): the tables stay readable
-_KEYS = ("occasions", "met_first_time", "met_after_prompt", "missed", "withdrawn", "open")
-
-
-def _cells(row: dict[str, Any]) -> list[str]:
-    waits = row["time_to_comply_s"]
-    compliance = row["compliance"]
-    empty = ", ".join(f"{f} {n}" for f, n in row["fields_missing"].items() if n) or "-"
-    return [
-        *(str(row[k]) for k in _KEYS),
-        percent(compliance) if compliance is not None else "-",
-        duration(waits["median"], "en") if waits else "-",
-        duration(waits["p90"], "en") if waits else "-",
-        empty,
-    ]
-
-
-def _table(title: str, rows: list[dict[str, Any]], key: str | None = None) -> Table:
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
-    for name in ([key] if key else []) + ["rule", *_COLUMNS]:
-        table.add_column(name, justify="left" if name in ("rule", key) else "right", no_wrap=True)
-    for name in ("compliance", "median", "p90"):
-        table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("empty at the start", overflow="fold", min_width=16)
-    for row in rows:
-        table.add_row(*([str(row[key])] if key else []), row["rule"], *_cells(row))
-    return table
-
-
-def _print_report(figures: dict[str, Any], items: list[dict[str, Any]], by_team: bool) -> None:
-    console = Console(highlight=False, soft_wrap=False)
-    if not console.is_terminal:
-        console = Console(highlight=False, soft_wrap=False, width=WIDTH)
-    console.print(f"[bold]Adoption as of {figures['as_of']}[/bold]")
-    if not any(r["occasions"] for r in figures["rules"]) and not figures["defaults"]:
-        console.print("No occasions for that team." if by_team else "No occasions yet.")
-        return
-    console.print(_table("Per rule", figures["rules"]))
-    console.print(_table("Per team", figures["teams"], "team"))
-    console.print(_table("Per week (of opening)", figures["weeks"], "week"))
-    if "people" in figures:
-        console.print(_table("Per person (person reports are on)", figures["people"], "person"))
-    if figures["defaults"]:
-        table = Table(title="Defaults", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
-        for name in ("rule", "field", "applied", "overridden", "override rate"):
-            table.add_column(name, justify="left" if name in ("rule", "field") else "right")
-        for d in figures["defaults"]:
-            rate = percent(d["override_rate"])
-            table.add_row(d["rule"], d["field"], str(d["applied"]), str(d["overridden"]), rate)
-        console.print(table)
-    if items:
-        table = Table(title="Friction", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
-        for name in ("rule", "field", "figure", "hint"):
-            table.add_column(name, overflow="fold")
-        for item in items:
-            table.add_row(item["rule"], item.get("field", ""), item["figure"], item["hint"])
-        console.print(table)
-    else:
-        console.print("Friction: nothing stands out.")
+        items = friction(figures, env.ruleset)
+        print_report(screen.console(), figures, items, by_team=team is not None)
 
 
 # -- digest -------------------------------------------------------------------------------------
@@ -207,7 +144,10 @@ def digest_cmd(
         except UnknownTeam as exc:
             raise click.ClickException(str(exc)) from None
         text = digest_text(result, env.ruleset)
-        click.echo(json.dumps(result, indent=2, ensure_ascii=False) if as_json else text)
+        if as_json:
+            click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        else:
+            click.echo(_fitted(text, screen.console().width))
         if post:
             assert env.settings.digest_webhook_url is not None
             try:
@@ -215,6 +155,17 @@ def digest_cmd(
             except DigestPostError as exc:
                 raise click.ClickException(str(exc)) from None
             click.echo("posted to the chat webhook", err=True)
+
+
+def _fitted(text: str, width: int) -> str:
+    """The digest's lines wrapped at `width`, a numbered question's next lines under its words."""
+    lines = []
+    for line in text.splitlines():
+        number, dot, question = line.partition(". ")
+        lead = number + dot if number.isdigit() else ""
+        words = (question if lead else line).split(" ")
+        lines += screen.pack(words, width, lead=lead, indent=" " * len(lead))
+    return "\n".join(lines)
 
 
 # -- deadlines ----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from click.testing import CliRunner
 from fakes import event
+from widths import columns, fitted
 
 from lastmile.cli.events import db, events
 from lastmile.store import Store
@@ -90,3 +91,26 @@ def test_a_database_without_tables_gets_a_clear_message(env):
     assert result.exit_code == 1
     assert "lastmile db upgrade" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("width", [80, 140])
+def test_list_and_show_fit_the_width_and_keep_id_status_and_record(env, filled, clock, width):
+    store = Store(env["LASTMILE_DATABASE_URL"])
+    ((custom, _),) = store.add(
+        [event("e-custom", object="Customer_Success_Plan__c", record_id="a0B7Q00000Sc0005AAA")]
+    )
+    store.claim(custom, "w", clock(), timedelta(minutes=1))
+    error = "INVALID_FIELD: No such column 'Foo__c' [/services/data/v60.0/sobjects]"
+    store.release(custom, "w", status="dead", attempts=1_000_000, error=error)
+    store.close()
+    at_width = {**env, **columns(width)}
+    rows = json.loads(invoke(events, ["list", "--json"], at_width).output)
+    lines = fitted(invoke(events, ["list"], at_width).output, width)
+    for r in rows:  # a row's line starts with its id and status, and names its record
+        (line,) = [line for line in lines if line.split()[:2] == [str(r["id"]), r["status"]]]
+        assert r["record_id"] in line
+    listed = "\n".join(lines)
+    assert "Customer_Success_Plan__c" in listed and "1000000" in listed
+    assert "[/services/data/v60.0/sobjects]" in listed  # shown as it is, not taken for markup
+    shown = fitted(invoke(events, ["show", str(custom)], at_width).output, width)
+    assert error in " ".join(" ".join(shown).split())  # wrapped at spaces, if at all

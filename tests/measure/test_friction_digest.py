@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from lastmile.rules import RuleSet, load_rules
 from measure_support import World, row
+from widths import columns, fitted
 
 from lastmile.cli.report import digest_cmd
 from lastmile.measure import digest, friction
@@ -205,3 +206,15 @@ def test_the_digest_command_reports_a_refused_post(scenario: World) -> None:
     assert unset.exit_code == 1 and "LASTMILE_DIGEST_WEBHOOK_URL" in unset.output
     bad_day = CliRunner().invoke(digest_cmd, ["--team", "other", "--day", "monday"], env=env)
     assert bad_day.exit_code == 2 and "not a date" in bad_day.output
+
+
+def test_the_digest_is_wrapped_on_screen_and_posted_whole(scenario: World, hook: ChatHook) -> None:
+    env = {**scenario.env, **columns(40), "LASTMILE_DIGEST_WEBHOOK_URL": hook.url}
+    result = CliRunner().invoke(
+        digest_cmd, ["--team", "other", "--day", "2026-11-18", "--post"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    (posted,) = hook.received
+    assert len(posted["body"]["text"].splitlines()) == 4  # a title and three questions
+    assert len(fitted(result.output, 40)) > 5
+    assert result.output.split()[:-5] == posted["body"]["text"].split()  # then "posted to ..."

@@ -20,12 +20,13 @@ def test_the_index_lists_objects_and_records(sandbox, browser):
     assert "00001001" in page  # the Case, by its case number
 
 
-def test_a_record_page_shows_the_prompt_related_tasks_and_refreshes(sandbox, sf, browser):
+def test_a_record_page_shows_the_prompt_and_related_tasks_and_never_reloads(sandbox, sf, browser):
     ids = sandbox.seed_demo()
     opportunity = ids["opportunity"]
     sf.Opportunity.update(opportunity, {"Lastmile_Prompt__c": "Vul nu in: <b>Bedrag</b>."})
     page = browser.get(f"{sandbox.instance_url}/records/Opportunity/{opportunity}").text
-    assert '<meta http-equiv="refresh" content="2">' in page
+    assert 'http-equiv="refresh"' not in page and "location.reload" not in page
+    assert f'data-poll="/records/Opportunity/{opportunity}/version"' in page
     assert 'class="prompt"' in page and "Vul nu in: &lt;b&gt;Bedrag&lt;/b&gt;." in page
     assert "Hypotheekgesprek fam. Jansen" in page  # its call task (WhatId)
     assert (
