@@ -2,7 +2,7 @@
 -> worker -> rules -> write-back in the sandbox.
 
 Three processes, as in a real set-up: the sandbox CRM (`lastmile sandbox`, standing in for
-Salesforce), the receiver (`lastmile serve`, gunicorn) and this driver. The driver saves records
+Salesforce), the receiver (`lastmile serve`) and this driver. The driver saves records
 through the sandbox's record pages (as the sales user, like a person), at a fixed rate, and polls
 the CRM's REST API for the prompt field to learn when each write-back landed.
 """

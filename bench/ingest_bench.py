@@ -1,6 +1,6 @@
 """Ingest benchmark: Outbound Messages acknowledged per second, and acknowledgement latency.
 
-Runs, in one go and under the same gunicorn settings as `lastmile serve`:
+Runs, in one go and under the same HTTP server and settings as `lastmile serve`:
   1. a bare Flask endpoint that answers the Ack envelope without reading anything (the baseline);
   2. Lastmile's `/webhooks/salesforce`: parse, verify the org, store in the SQLite inbox, Ack.
 The load comes from wrk (Debian package `wrk`) on loopback, each request a distinct notification.
@@ -27,6 +27,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ORG = "00D5e000000AbCdEAM"
+# The session the bench's receiver takes as live (no CRM here: `_ingest_apps` answers for it).
+SESSION = "00D5e000000AbCd!AQ4AQBench.Session"
 
 # Each wrk thread numbers its own requests, under a run number taken from the clock: every
 # request is a new notification (no two threads, and no warm-up and measured run, share an id).
@@ -55,7 +57,7 @@ SOAP = """<?xml version="1.0" encoding="UTF-8"?>
   <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
    <OrganizationId>{org}</OrganizationId>
    <ActionId>04k5e000000AbCdAAK</ActionId>
-   <SessionId xsi:nil="true"/>
+   <SessionId>{session}</SessionId>
    <EnterpriseUrl>https://example.my.salesforce.com/services/Soap/c/62.0/00D5e000000AbCd</EnterpriseUrl>
    <PartnerUrl>https://example.my.salesforce.com/services/Soap/u/62.0/00D5e000000AbCd</PartnerUrl>
    <Notification>
@@ -95,14 +97,15 @@ def _wait_up(port: int, timeout: float = 30.0) -> None:
     raise RuntimeError(f"server on port {port} did not start")
 
 
-def _gunicorn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen:
-    from lastmile.serving import GUNICORN_DEFAULTS
-
-    args = [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}"]
-    args += ["--workers", str(GUNICORN_DEFAULTS["workers"])]
-    args += ["--worker-class", GUNICORN_DEFAULTS["worker_class"]]
-    args += ["--threads", str(GUNICORN_DEFAULTS["threads"]), "--log-level", "warning"]
-    return subprocess.Popen(args, cwd=HERE, env=env)
+def _server(app: str, port: int, env: dict[str, str]) -> subprocess.Popen:
+    """`app` (an attribute of `_ingest_apps`) served in its own process exactly as `lastmile
+    serve` serves the receiver (lastmile.serving.Server: waitress, 8 threads)."""
+    code = (
+        "import _ingest_apps\n"
+        "from lastmile.serving import Server\n"
+        f"Server(getattr(_ingest_apps, {app!r}), port={port}).run()\n"
+    )
+    return subprocess.Popen([sys.executable, "-c", code], cwd=HERE, env=env)
 
 
 def _wrk(url: str, seconds: int, connections: int, script: Path) -> dict[str, float]:
@@ -133,22 +136,24 @@ def ingest(seconds: int, connections: int, rounds: int = 3) -> None:
         sys.exit("wrk is needed: apt-get install wrk")
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "soap.lua"
-        body = SOAP.replace("{org}", ORG).replace("\n", "\\n").replace('"', '\\"')
+        body = SOAP.replace("{org}", ORG).replace("{session}", SESSION)
+        body = body.replace("\n", "\\n").replace('"', '\\"')
         script.write_text(f'BODY = "{body}"\n' + LUA)
         env = {
             **os.environ,
             "PYTHONPATH": str(HERE.parent),
             "LASTMILE_DATABASE_URL": f"sqlite:///{tmp}/bench.db",
             "LASTMILE_SALESFORCE_ORG_IDS": ORG,
+            "BENCH_SESSION_ID": SESSION,
             "LASTMILE_LOG_LEVEL": "warning",
             "LASTMILE_RATE_LIMIT": "",  # the load comes from one address
         }
-        apps = {"bare Flask Ack": "_ingest_apps:bare", "Lastmile": "_ingest_apps:lastmile"}
+        apps = {"bare Flask Ack": "bare", "Lastmile": "lastmile"}
         procs, urls = [], {}
         try:
             for name, app in apps.items():  # both up at once; an idle one costs nothing
                 port = _free_port()
-                procs.append(_gunicorn(app, port, env))
+                procs.append(_server(app, port, env))
                 _wait_up(port)
                 urls[name] = f"http://127.0.0.1:{port}/webhooks/salesforce"
                 _wrk(urls[name], 2, connections, script)  # warm up
@@ -176,7 +181,7 @@ def ingest(seconds: int, connections: int, rounds: int = 3) -> None:
         each = ", ".join(f"{a['rps'] / b['rps']:.2f}" for a, b in pairs)
         print(
             f"(the median of {rounds} alternating rounds of {seconds} s; ratio per round: {each}; "
-            f"{connections} connections, wrk -t2, gunicorn gthread 1 process x 8 threads, "
+            f"{connections} connections, wrk -t2, waitress 1 process x 8 threads, "
             f"{os.cpu_count()} cores)"
         )
 

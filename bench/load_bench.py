@@ -1,4 +1,4 @@
-"""Load: wrk on loopback against `lastmile serve` (gunicorn, embedded worker, sandbox CRM) at
+"""Load: wrk on loopback against `lastmile serve` (waitress, embedded worker, sandbox CRM) at
 increasing load until the p99 acknowledgement passes 50 ms; prints each step and the knee.
 
 wrk is closed-loop (no constant-rate mode), so the load rises by connections: 2, 4, 8, ... Each
@@ -62,7 +62,10 @@ def ramp(seconds: int, max_connections: int, target_ms: float) -> list[tuple[int
         try:
             _wait_up(port)
             script = base / "soap.lua"
-            body = SOAP.replace("{org}", sandbox.org_id).replace("\n", "\\n").replace('"', '\\"')
+            body = SOAP.replace("{org}", sandbox.org_id).replace(
+                "{session}", sandbox.outbound_session()
+            )
+            body = body.replace("\n", "\\n").replace('"', '\\"')
             script.write_text(f'BODY = "{body}"\n' + LUA)
             url = f"http://127.0.0.1:{port}/webhooks/salesforce"
             _wrk(url, 2, 4, script)  # warm up
@@ -105,7 +108,7 @@ def main() -> None:
     else:
         print(
             f"knee: {best[1]['rps']:.0f} acks/s at {best[0]} connections "
-            f"(p99 {best[1]['p99_ms']:.1f} ms); wrk -t2, gunicorn 1 process x 8 threads, "
+            f"(p99 {best[1]['p99_ms']:.1f} ms); wrk -t2, waitress 1 process x 8 threads, "
             f"{os.cpu_count()} cores"
         )
 

@@ -49,7 +49,9 @@ Status = Literal["applied", "conflict", "failed", "nothing"]
 
 @dataclass(frozen=True)
 class CrmProblem:
-    """An error as the CRM reported it (Salesforce: errorCode, message, fields)."""
+    """An error as the CRM reported it (Salesforce: errorCode, message, fields). `message`
+    never holds a record's value: a connector masks or withholds the values a CRM quotes, as
+    the message is logged and shown to admins."""
 
     code: str
     message: str
@@ -113,6 +115,12 @@ class Connector(Protocol):
         """Authenticate (or renew the session) and make one cheap call; raises on failure."""
         ...
 
+    def session_owner(self, session_id: str) -> tuple[str, str] | None:
+        """(organisation id, user id) of a live CRM session (an Outbound Message's SessionId),
+        asked of the configured CRM; None when it is no live session. Raises TransientError
+        when the CRM cannot be asked."""
+        ...
+
 
 class ConnectorError(Exception):
     """Base of the errors a connector raises."""
@@ -144,3 +152,9 @@ class LimitExceeded(TransientError):
     def __init__(self, message: str, retry_after: datetime | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class InvalidRequest(ValueError):
+    """A call that must not be made: an object or field name, or a record id, that is not one.
+    Raised before anything is sent; the event (or the rule) is at fault, so retrying cannot
+    help. Not a ConnectorError: it says nothing about the CRM's health."""

@@ -22,7 +22,7 @@ from celery import Celery, Task
 
 from .celery_dispatch import PROCESS_TASK, CeleryDispatcher
 from .settings import Settings
-from .worker import DEFERRED, RETRY
+from .worker import DEFERRED, PAUSED, RETRY
 from .worker.locks import LockTimeout, PostgresRecordLocks
 
 # Builds a worker process's runtime from the settings (`lastmile.runtime.Runtime.build`). The
@@ -132,7 +132,7 @@ def _register_tasks(app: Celery, holder: _RuntimeHolder) -> None:
                 "event waits: store unavailable", inbox_id=inbox_id, error=type(exc).__name__
             )
             raise self.retry(countdown=_retry_in(self), max_retries=50) from None
-        if outcome in (RETRY, DEFERRED):
+        if outcome in (RETRY, DEFERRED, PAUSED):
             _send_when_due(holder, inbox_id)
         return outcome
 
@@ -161,8 +161,8 @@ def _register_tasks(app: Celery, holder: _RuntimeHolder) -> None:
 
 
 def _send_when_due(holder: _RuntimeHolder, inbox_id: int) -> None:
-    """An event that waits (a retry time, an earlier event of its record) goes back on the queue
-    for when it is due; the sweeper would find it too, only later."""
+    """An event that waits (a retry time, the CRM, an earlier event of its record) goes back on
+    the queue for when it is due; the sweeper would find it too, only later."""
     runtime = holder.get()
     row = runtime.store.get(inbox_id)
     if row is None or row.status != "pending":

@@ -1,5 +1,6 @@
 """Embedded dispatch: worker threads in the server process, and a sweeper that finds what the
-threads were never handed (retries that came due, leases a crash left behind, lost dispatches)."""
+threads were never handed (retries that came due, leases a crash left behind, lost dispatches)
+and probes the CRM while it is unavailable (the worker's breaker)."""
 
 from __future__ import annotations
 
@@ -139,6 +140,9 @@ class EmbeddedDispatcher:
     def _sweep_loop(self) -> None:
         while not self._stopping.is_set():
             try:
+                # While the CRM is unavailable this thread makes the breaker's due probe before
+                # the waiting events come due and are handed out, and even when none waits.
+                self.worker.breaker.wait_until()
                 self.sweep()
             except Exception:
                 log.exception("sweeping the inbox failed")

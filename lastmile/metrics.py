@@ -34,3 +34,8 @@ PROCESSING_SECONDS = Histogram(
 RULE_FIRINGS = Counter(
     "lastmile_rule_firings", "Rules that matched an event", ["rule"], registry=REGISTRY
 )
+CRM_PAUSES = Counter(
+    "lastmile_crm_pauses",
+    "Times processing paused because the CRM was unavailable (the CRM breaker opened)",
+    registry=REGISTRY,
+)

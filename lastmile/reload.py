@@ -14,7 +14,7 @@ from pathlib import Path
 import structlog
 
 from lastmile.rules import RuleFileError, RuleSet, load_rules
-from lastmile.rules.loader import rule_files
+from lastmile.rules.loader import MAX_FILE_BYTES, rule_files
 
 log = structlog.get_logger("lastmile.rules")
 
@@ -46,8 +46,11 @@ def _fingerprint(path: Path) -> tuple:
 class LiveRules:
     """Holds the rule set in use; `LiveRules(path)()` returns it (a zero-argument callable)."""
 
-    def __init__(self, path: Path, *, poll_every: float = 1.0) -> None:
+    def __init__(
+        self, path: Path, *, poll_every: float = 1.0, max_file_bytes: int = MAX_FILE_BYTES
+    ) -> None:
         self.path = Path(path)
+        self.max_file_bytes = max_file_bytes
         self.poll_every = poll_every
         self._ruleset: RuleSet | None = None
         self._loaded_at: datetime | None = None
@@ -77,7 +80,7 @@ class LiveRules:
                 return False
             self._seen = seen
             try:
-                ruleset = load_rules([self.path])
+                ruleset = load_rules([self.path], max_file_bytes=self.max_file_bytes)
             except RuleFileError as exc:
                 self._problems = tuple(str(p) for p in exc.problems)
                 for problem in exc.problems:

@@ -80,7 +80,7 @@ class Runtime:
     def build(cls, settings: Settings, *, connector: Connector | None = None) -> Runtime:
         store = Store.from_settings(settings)
         store.upgrade()
-        rules = LiveRules(rules_path(settings))
+        rules = LiveRules(rules_path(settings), max_file_bytes=settings.max_rule_file_bytes)
         crm = connector if connector is not None else connector_from_settings(settings)
         if crm is None:
             raise ConfigError(
@@ -128,5 +128,6 @@ class Runtime:
             self.store,
             blueprints=(ops_blueprint(self), api_blueprint(self), dashboard_blueprint(self)),
             dispatch=self.dispatch,
+            sessions=self.connector.session_owner,
             **extra,
         )

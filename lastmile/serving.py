@@ -1,92 +1,133 @@
-"""`lastmile serve`: the receiver and its embedded worker under gunicorn."""
+"""The receiver's HTTP server: waitress, for `lastmile serve`, `lastmile demo` and the tests.
+
+Waitress reads each request whole (head and body) in its I/O thread before one of the app's
+threads sees it. A client that trickles its body a byte at a time therefore holds a connection,
+never a thread: slow clients cannot starve the receiver (gunicorn's threads block while they read
+a body, so eight such clients stopped it). A proxy in front (nginx buffers bodies by default)
+adds per-address connection limits; docs/deploy.md says more.
+"""
 
 from __future__ import annotations
 
-import os
+import logging
+import signal
 import threading
+import time
 from typing import Any
 
-from gunicorn.app.base import BaseApplication
-from werkzeug.serving import WSGIRequestHandler, make_server
+from waitress import wasyncore
+from waitress.server import create_server
 
-# Embedded mode runs ONE worker process: the per-record ordering lock of the embedded worker lives
-# in that process. Requests are served by its threads. Scale out with Celery (LASTMILE_BROKER_URL).
-GUNICORN_DEFAULTS: dict[str, Any] = {
-    "workers": 1,
-    "worker_class": "gthread",
-    "threads": 8,
-    "timeout": 30,
-    "graceful_timeout": 20,
-    "keepalive": 5,
-    "accesslog": None,  # structlog lines carry the request id; gunicorn's access log would not
-    "limit_request_line": 8190,
-    "limit_request_fields": 100,
+# Embedded mode runs ONE process: the per-record ordering lock of the embedded worker lives in it.
+# Requests are served by its threads. Scale out with Celery (LASTMILE_BROKER_URL) and more
+# receiver instances behind a load balancer.
+THREADS = 8
+SERVER_OPTIONS: dict[str, Any] = {
+    "threads": THREADS,
+    "connection_limit": 1000,  # a trickling client costs a socket, not a thread
+    "channel_timeout": 60,  # seconds without a byte before a connection is closed
+    "backlog": 2048,
+    "asyncore_use_poll": True,  # no select() ceiling on file descriptors
+    # X-Forwarded-* are left alone: LASTMILE_TRUSTED_PROXIES (ProxyFix) decides whom to trust.
+    "clear_untrusted_proxy_headers": False,
+    "ident": "lastmile",
 }
+STOP_TIMEOUT_S = 20.0
 
 
-class LastmileServer(BaseApplication):
-    """Gunicorn running the Lastmile app; the runtime is built in the worker process."""
-
-    def __init__(self, options: dict[str, Any], build: Any) -> None:
-        self.options = options
-        self._build = build
-        self.runtime: Any = None
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            if key in self.cfg.settings and value is not None:
-                self.cfg.set(key, value)
-
-        def worker_exit(server: Any, worker: Any) -> None:
-            if self.runtime is not None:
-                self.runtime.stop()
-
-        self.cfg.set("worker_exit", worker_exit)
-
-    def load(self) -> Any:
-        self.runtime = self._build().start()
-        return self.runtime.app()
+def _quiet_waitress() -> None:
+    # "Task queue depth is N" is routine under load; errors still come through.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
-def gunicorn_options(broker: bool) -> dict[str, Any]:
-    """The gunicorn settings of `lastmile serve` and `deploy/gunicorn.conf.py`. With a broker the
-    receiver only stores and enqueues, so it may run WEB_CONCURRENCY processes (default 2)."""
-    if not broker:
-        return dict(GUNICORN_DEFAULTS)
-    return {**GUNICORN_DEFAULTS, "workers": int(os.environ.get("WEB_CONCURRENCY", "2"))}
+class Server:
+    """`app` served over HTTP by waitress; `run()` in this thread or `start()` in its own.
 
+    `max_body_bytes`: bodies declared larger are refused by waitress before they are read
+    (the app refuses smaller excesses in its own format)."""
 
-def serve(host: str, port: int, build: Any, *, broker: bool = False) -> None:
-    """Serve until stopped (SIGINT/SIGTERM). `build()` returns a `Runtime`, called after fork."""
-    LastmileServer({**gunicorn_options(broker), "bind": f"{host}:{port}"}, build).run()
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """No access log: request lines carry record ids (structlog lines carry the request id)."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
-
-
-class ServingThread:
-    """`app` served over HTTP by a thread of this process: for `lastmile demo` and the tests,
-    which run the receiver beside the sandbox CRM in one process (production uses gunicorn)."""
-
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
-        self.port = self._server.server_port
+    def __init__(
+        self,
+        app: Any,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        max_body_bytes: int = 2_000_000,
+        **options: Any,
+    ) -> None:
+        _quiet_waitress()
+        settings = {**SERVER_OPTIONS, "max_request_body_size": max_body_bytes, **options}
+        self._server = create_server(app, host=host, port=port, **settings)
+        self.port = int(self._server.effective_port)
         self.url = f"http://{host}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="lastmile-http")
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
 
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._thread.join(10)
-        self._server.server_close()
+    def run(self) -> None:
+        """Serve until `stop()` (from another thread or a signal handler)."""
+        try:
+            self._server.run()
+        finally:
+            self._stopped.set()
+
+    def start(self) -> Server:
+        self._thread = threading.Thread(target=self.run, name="lastmile-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Stop taking connections, let the requests being handled finish and their answers go
+        out, then close. A request not yet handled gets no answer: its sender retries, and
+        the inbox makes a retry of a stored event a no-op."""
+        server = self._server
+        # No new connections: the listening socket closes in the I/O thread (the trigger stays).
+        server.trigger.pull_trigger(lambda: wasyncore.dispatcher.close(server))
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
+        deadline = time.monotonic() + min(2.0, timeout)
+        while time.monotonic() < deadline and any(
+            getattr(channel, "total_outbufs_len", 0) for channel in list(server._map.values())
+        ):
+            time.sleep(0.02)  # answers of finished requests still being written
+
+        def close_all() -> None:
+            for channel in list(server._map.values()):
+                channel.close()
+
+        server.trigger.pull_trigger(close_all)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        else:
+            self._stopped.wait(timeout)
+
+
+class ServingThread(Server):
+    """`app` served by a thread of this process, started at once: for `lastmile demo` and the
+    tests, which run the receiver beside the sandbox CRM in one process."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
+        super().__init__(app, host, port, **options)
+        self.start()
 
     def __enter__(self) -> ServingThread:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def serve(app: Any, host: str, port: int, *, max_body_bytes: int) -> None:
+    """Serve in this thread until SIGINT or SIGTERM, then stop as `Server.stop` does."""
+    server = Server(app, host, port, max_body_bytes=max_body_bytes)
+    stopping = threading.Thread(target=server.stop, name="lastmile-stop", daemon=True)
+    asked = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if not asked.is_set():  # a second Ctrl-C changes nothing: the stop is under way
+            asked.set()
+            stopping.start()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_signal)
+    server.run()
+    if stopping.is_alive():
+        stopping.join(STOP_TIMEOUT_S)

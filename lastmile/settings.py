@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +14,21 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 def _csv(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(value: object) -> object:
+    """A duration written "24h", "90m", "30s", "2d" or as seconds, as a timedelta; other text
+    (ISO 8601 "PT24H", "1 day, 0:00:00") is left to pydantic."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", value.lower())
+        if found:
+            return timedelta(seconds=float(found[1]) * _UNITS[found[2] or "s"])
     return value
 
 
@@ -41,6 +58,9 @@ class Settings(BaseSettings):
         default_factory=list
     )  # Outbound Message allowlist
 
+    # Outbound Messages sent to /webhooks/salesforce/<token> (orgs that cannot send a session
+    # id); several for rotation. Without a token the message's SessionId must be live.
+    salesforce_outbound_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     integration_user_id: str | None = None  # events by this user cause no writes (no loops)
     webhook_secret: SecretStr | None = None  # Standard Webhooks `whsec_...`; several: comma
     admin_token: SecretStr | None = None
@@ -57,6 +77,7 @@ class Settings(BaseSettings):
     deadline_every_s: float = Field(default=60.0, gt=0)  # the embedded deadline scheduler
 
     max_body_bytes: int = 1_000_000
+    max_rule_file_bytes: int = Field(default=1_000_000, ge=1)  # larger rule files: refused unread
     max_json_depth: int = 32
     # Per source address on each webhook endpoint (flask-limiter notation, "10/second;600/minute");
     # empty: no limit. Counted in this process unless the storage is shared ("redis://host:6379").
@@ -65,7 +86,10 @@ class Settings(BaseSettings):
     # Reverse proxies in front of the receiver that append to X-Forwarded-For (a load balancer:
     # 1). 0: the peer's own address is the source (a forged header counts for nothing).
     trusted_proxies: int = Field(default=0, ge=0, le=5)
-    max_attempts: int = 8  # then an event is parked as dead
+    # While the CRM is unavailable events wait (processing pauses); one goes dead when the CRM
+    # is still unavailable to it this long after it was received ("24h", "90m", "2d").
+    retry_horizon: timedelta = Field(default=timedelta(hours=24), gt=timedelta(0))
+    max_attempts: int = 8  # unexpected (non-CRM) errors: then an event is parked as dead
     # Embedded worker threads: they mostly wait on CRM calls (100-300 ms each with Salesforce).
     worker_threads: int = Field(default=8, ge=1, le=64)
 
@@ -77,7 +101,14 @@ class Settings(BaseSettings):
     lock_wait_s: float = Field(default=60.0, gt=0)  # longest wait for a record's lock
     log_level: str = "info"
 
-    _split = field_validator("salesforce_org_ids", mode="before")(_csv)
+    _horizon = field_validator("retry_horizon", mode="before")(_duration)
+    _split = field_validator("salesforce_org_ids", "salesforce_outbound_tokens", mode="before")(
+        _csv
+    )
+
+
+def _reveal(value: object) -> str:
+    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
 
 
 def env_lines(settings: Settings) -> list[str]:
@@ -86,9 +117,9 @@ def env_lines(settings: Settings) -> list[str]:
     lines = []
     for name, value in settings.model_dump(exclude_defaults=True).items():
         if isinstance(value, SecretStr):
-            value = value.get_secret_value()
+            value = _reveal(value)
         elif isinstance(value, list):
-            value = ",".join(map(str, value))
+            value = ",".join(_reveal(v) for v in value)
         elif isinstance(value, bool):
             value = "on" if value else "off"
         if value is not None:

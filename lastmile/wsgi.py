@@ -1,8 +1,9 @@
-"""The WSGI entry point for running under a process manager's own gunicorn:
+"""The WSGI entry point for running the receiver under a WSGI server of your own:
+`lastmile.wsgi:create_app()`. `lastmile serve` is the usual way (docs/deploy.md says why: it
+is not starved by slow clients).
 
-    gunicorn -c deploy/gunicorn.conf.py 'lastmile.wsgi:create_app()'
-
-The runtime (store, rules, embedded worker) is built in the worker process, from LASTMILE_*.
+The runtime (store, rules, embedded worker) is built in the serving process, from LASTMILE_*:
+run ONE process in embedded mode.
 """
 
 from __future__ import annotations

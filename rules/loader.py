@@ -152,13 +152,13 @@ def content_version(texts: Iterable[tuple[str, str]]) -> str:
     return digest.hexdigest()[:12]
 
 
-def _read(path: Path) -> Document:
+def _read(path: Path, max_bytes: int) -> Document:
     name = str(path)
     try:
         size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
+        if size > max_bytes:
             raise RuleFileError(
-                [Problem(name, 1, 1, f"file is {size} bytes; the limit is {MAX_FILE_BYTES}")]
+                [Problem(name, 1, 1, f"file is {size} bytes; the limit is {max_bytes}")]
             )
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -211,8 +211,9 @@ def _lines(doc: Document, key: str, count: int) -> list[int]:
     return [doc.where((key, i))[0] for i in range(count)]
 
 
-def load_catalog(paths: Iterable[str | Path]) -> Catalog:
-    """Read, check and compile every rule file under `paths`; RuleFileError lists all problems."""
+def load_catalog(paths: Iterable[str | Path], *, max_file_bytes: int = MAX_FILE_BYTES) -> Catalog:
+    """Read, check and compile every rule file under `paths`; RuleFileError lists all problems.
+    A file larger than `max_file_bytes` is refused unread."""
     files = rule_files(paths)
     problems: list[Problem] = []
     packs: list[PackFile] = []
@@ -221,7 +222,7 @@ def load_catalog(paths: Iterable[str | Path]) -> Catalog:
     docs: list[Document] = []
     for path in files:
         try:
-            doc = _read(path)
+            doc = _read(path, max_file_bytes)
             docs.append(doc)
             if path.name.endswith(TEST_SUFFIXES):
                 tests = _validate(doc, TestFile).tests
@@ -257,9 +258,9 @@ def load_catalog(paths: Iterable[str | Path]) -> Catalog:
     return Catalog(ruleset, packs, test_files)
 
 
-def load_rules(paths: Iterable[str | Path]) -> RuleSet:
+def load_rules(paths: Iterable[str | Path], *, max_file_bytes: int = MAX_FILE_BYTES) -> RuleSet:
     """The compiled rules of the given files and directories."""
-    return load_catalog(paths).ruleset
+    return load_catalog(paths, max_file_bytes=max_file_bytes).ruleset
 
 
 def load_text(text: str, path: str = "<text>") -> RuleSet:

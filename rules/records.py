@@ -27,7 +27,11 @@ Fields = dict[str, FieldValue]
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("occurred_at needs a time zone, e.g. 2026-11-24T10:00:00Z")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # e.g. 9999-12-31T23:59:59-14:00; pydantic reports a ValueError, not an OverflowError
+        raise ValueError("occurred_at is outside the years 1 to 9999 once in UTC") from None
 
 
 class RecordEvent(BaseModel):

@@ -17,6 +17,9 @@ DURATION_PATTERN = rf"^\s*\d+\s*({_UNITS})\s*$"  # the same, for JSON Schema
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
+MAX_DAYS = 3650
+
+
 @dataclass(frozen=True)
 class Duration:
     """A span of time as rule authors write it; business days skip Saturday and Sunday."""
@@ -39,7 +42,11 @@ class Duration:
             key = "m"
         else:
             key = unit[0]
-        return cls(int(match["n"]), key, str(text).strip())
+        amount = int(match["n"])
+        days = amount * (7 / 5 if key == "bd" else _UNIT_SECONDS[key] / 86_400)
+        if days > MAX_DAYS:  # no deadline or due date is that far; and it must stay computable
+            raise ValueError(f"{text!r} is longer than {MAX_DAYS // 365} years")
+        return cls(amount, key, str(text).strip())
 
     def after(self, start: datetime) -> datetime:
         if self.unit != "bd":

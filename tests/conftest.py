@@ -32,7 +32,7 @@ def service_unavailable(what: str, why: str) -> NoReturn:
     pytest.skip(f"{what} unavailable: {why}")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def need_service():
     """`need_service("PostgreSQL", "connection refused")`: skip here, fail in CI."""
     return service_unavailable

@@ -25,6 +25,9 @@ from lastmile.rules import RecordEvent
 PERSON = "0057Q00000A1bCdQAJ"
 INTEGRATION = "0057Q00000ZZZZZQAJ"  # the integration user, 18 characters
 OPP = "0067Q00000Jk9sPQAR"
+ORG_ID = "00D7Q000004SaLeUAK"  # 18 characters; its 15-character form is ORG_ID[:15]
+# The session the fake CRM knows as live: what an Outbound Message with "Send Session ID" carries.
+SESSION_ID = "00D7Q000004SaLe!AQ4AQLive.Session.Of.The.Integration.User"
 
 
 class Clock:
@@ -52,7 +55,8 @@ class FakeCrm:
     """An in-memory CRM. Records keep their last-modified time; a conditional update of a record
     changed after `if_unmodified_since` is refused as a conflict (HTTP 412) and writes nothing;
     tasks are upserted by key. Failures are injected: `transient` (the next N calls raise
-    TransientError), `refuse` (every write fails with this problem), `read_error`."""
+    TransientError), `down` (every call fails, the check too), `refuse` (every write fails with
+    this problem), `read_error`."""
 
     clock: Clock
     records: dict[tuple[str, str], _Record] = field(default_factory=dict)
@@ -62,9 +66,14 @@ class FakeCrm:
     applies: list[WriteBack] = field(default_factory=list)
     conflicts: int = 0
     transient: int = 0
+    down: bool = False  # unreachable: every call, the check too, raises TransientError
+    checks: int = 0
     refuse: CrmProblem | None = None
     read_error: Exception | None = None
     calls: int = 0
+    sessions: dict[str, tuple[str, str]] = field(  # session id -> (org, user)
+        default_factory=lambda: {SESSION_ID: (ORG_ID, INTEGRATION)}
+    )
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -113,11 +122,20 @@ class FakeCrm:
         return ApiUsage(used=self.calls, limit=100_000, calls=self.calls)
 
     def check(self) -> None:
-        return None
+        with self._lock:
+            self.calls += 1
+            self.checks += 1
+            if self.down:
+                raise TransientError("the CRM could not be reached")
+
+    def session_owner(self, session_id: str) -> tuple[str, str] | None:
+        return self.sessions.get(session_id)
 
     # -- internals ------------------------------------------------------------------------------
 
     def _maybe_fail(self) -> None:
+        if self.down:
+            raise TransientError("the CRM could not be reached")
         if self.transient > 0:
             self.transient -= 1
             raise TransientError("the CRM answered 503 Service Unavailable")

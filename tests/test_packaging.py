@@ -11,7 +11,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import service_unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 PACK = """\
@@ -36,11 +35,11 @@ def _run(args: list[str | Path], cwd: Path, timeout: float = 300) -> subprocess.
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def wheel(tmp_path_factory: pytest.TempPathFactory, need_service) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     done = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", out, ROOT], out)
     if done.returncode != 0:
-        service_unavailable("PyPI (setuptools for the build)", done.stderr[-500:])
+        need_service("PyPI (setuptools for the build)", done.stderr[-500:])
     (built,) = out.glob("crm_lastmile-*.whl")
     return built
 
@@ -63,7 +62,7 @@ def test_the_wheel_has_one_top_level_name_and_its_data(wheel: Path) -> None:
         assert expected in names, expected
 
 
-def test_installed_beside_pypis_rules_both_work(wheel: Path, tmp_path: Path) -> None:
+def test_installed_beside_pypis_rules_both_work(wheel: Path, tmp_path: Path, need_service) -> None:
     venv = tmp_path / "venv"
     assert _run([sys.executable, "-m", "venv", venv], tmp_path).returncode == 0
     bin_dir = venv / "bin"
@@ -71,7 +70,7 @@ def test_installed_beside_pypis_rules_both_work(wheel: Path, tmp_path: Path) -> 
         [bin_dir / "python", "-m", "pip", "install", "-q", "--no-deps", wheel, "rules"], tmp_path
     )
     if installed.returncode != 0:
-        service_unavailable("PyPI (the `rules` package)", installed.stderr[-500:])
+        need_service("PyPI (the `rules` package)", installed.stderr[-500:])
     # Lastmile's dependencies come from the test environment, after the new venv's own packages
     # (a path in a .pth file is searched, but the .pth files inside it are not run: the test
     # environment's editable Lastmile stays out).

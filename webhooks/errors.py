@@ -71,6 +71,13 @@ class BadSignature(Refused):
     code = "bad_signature"
 
 
+class Unauthenticated(Refused):
+    """The sender did not prove who it is (e.g. an Outbound Message without a session id)."""
+
+    status = 401
+    code = "unauthenticated"
+
+
 class Forbidden(Refused):
     """The sender is not allowed (e.g. an organisation id not on the allowlist)."""
 
@@ -95,6 +102,13 @@ class TooLarge(Refused):
 class WrongContentType(Refused):
     status = 415
     code = "unsupported_media_type"
+
+
+class CrmUnavailable(Refused):
+    """The sender's session could not be checked with the CRM now: the sender should retry."""
+
+    status = 503
+    code = "unavailable"
 
 
 class StoreUnavailable(Refused):

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError, WebhookVerificationError
 
+from . import admission
 from .errors import BadSettings, BadSignature, InvalidBody, InvalidEvent, NotConfigured, TooLarge
 from .intake import current_intake, require_content_type
 from .limits import MAX_EVENTS, check_json_depth, read_body
@@ -117,12 +118,20 @@ def parse_events(data: Any) -> list[RecordEvent]:
             problems.append({"loc": prefix, "message": "an event must be a JSON object"})
             continue
         try:
-            events.append(RecordEvent.model_validate(item))
+            event = RecordEvent.model_validate(item)
         except ValidationError as exc:
-            problems.extend(
-                {"loc": [*prefix, *(_short(part) for part in err["loc"])], "message": err["msg"]}
+            found = [
+                {"loc": err["loc"], "message": err["msg"]}
                 for err in exc.errors(include_input=False, include_url=False)
-            )
+            ]
+        else:
+            found = admission.problems(event)
+            if not found:
+                events.append(event)
+        problems.extend(
+            {"loc": [*prefix, *(_short(part) for part in p["loc"])], "message": p["message"]}
+            for p in found
+        )
     if problems:
         raise InvalidEvent(
             f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in the events",

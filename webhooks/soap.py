@@ -9,7 +9,9 @@ same record (the worker compares the two):
 - an integer without leading zeros (`1260`, `-3`) becomes an int; a decimal (`50000.0`) or
   Java's exponent form (`1.0E7`, how Salesforce writes large doubles) becomes a float;
 - a datetime (`2026-01-08T13:42:10.000Z`) becomes the REST form in UTC with milliseconds,
-  `2026-01-08T13:42:10.000+0000`; a date (`2026-01-08`) and a time stay as sent;
+  `2026-01-08T13:42:10.000+0000` (one that is no time in UTC, `9999-12-31T23:59:59-14:00`,
+  stays text: no Salesforce datetime is, so it came from a text field); a date (`2026-01-08`)
+  and a time stay as sent;
 - anything else stays text: `0612345678`, `+31`, ` 42` and `1e5` are not numbers; so do `Id`
   and the standard reference fields (`OwnerId`, `WhatId`, ...: names ending in `Id`).
 
@@ -31,6 +33,8 @@ from defusedxml.ElementTree import fromstring
 from lastmile.rules.records import FieldValue, RecordEvent
 from pydantic import ValidationError
 
+from . import admission
+from .admission import EARLIEST, LATEST
 from .envelopes import OUTBOUND, SOAP_ENV
 from .errors import InvalidBody, InvalidEvent, TooLarge
 
@@ -55,6 +59,7 @@ class OutboundMessage:
 
     organization_id: str
     notifications: tuple[Element, ...]
+    session_id: str | None = None  # sent when the Outbound Message has "Send Session ID" ticked
 
 
 def parse_message(body: bytes, *, max_notifications: int) -> OutboundMessage:
@@ -88,7 +93,8 @@ def parse_message(body: bytes, *, max_notifications: int) -> OutboundMessage:
         raise InvalidBody("the message has no Notification")
     if len(items) > max_notifications:
         raise TooLarge(f"{len(items)} notifications in one message; at most {max_notifications}")
-    return OutboundMessage(organization_id.strip(), tuple(items))
+    session_id = (_text(notifications.find(f"{{{OUTBOUND}}}SessionId")) or "").strip() or None
+    return OutboundMessage(organization_id.strip(), tuple(items), session_id)
 
 
 def to_events(message: OutboundMessage, *, received_at: datetime) -> list[RecordEvent]:
@@ -96,21 +102,56 @@ def to_events(message: OutboundMessage, *, received_at: datetime) -> list[Record
     events: list[RecordEvent] = []
     problems: list[dict[str, str]] = []
     for number, notification in enumerate(message.notifications, start=1):
+        where = f"Notification {number}"
         try:
-            events.append(_event(notification, received_at))
+            event = _event(notification, received_at)
         except InvalidBody as exc:
-            problems.append({"loc": f"Notification {number}", "message": exc.message})
+            problems.append({"loc": where, "message": exc.message})
+            continue
         except ValidationError as exc:
-            problems.extend(
-                {
-                    "loc": ".".join([f"Notification {number}", *map(str, err["loc"])])[:200],
-                    "message": err["msg"],
-                }
+            found = [
+                {"loc": err["loc"], "message": err["msg"]}
                 for err in exc.errors(include_input=False, include_url=False)
+            ]
+        else:
+            found = admission.problems(event)
+        if found:
+            problems.extend(
+                {"loc": _soap_loc(where, p["loc"]), "message": p["message"]} for p in found
             )
+            continue
+        if event.fields.get("LastModifiedDate") is None:
+            # Without it the event is dated on receipt and write-backs cannot be made conditional.
+            log.warning(
+                "outbound_message_lacks_field",
+                field="LastModifiedDate",
+                hint="add LastModifiedDate, CreatedDate and LastModifiedById to the Outbound "
+                "Message",
+                record_id=event.record_id,
+            )
+        events.append(event)
     if problems:
         raise InvalidEvent("invalid notifications", problems=problems)
     return events
+
+
+# Where a RecordEvent's parts come from in an Outbound Message, to name them as the sender does.
+_SOAP_NAMES = {
+    "id": "Id",
+    "record_id": "sObject Id",
+    "actor": "LastModifiedById",
+    "occurred_at": "LastModifiedDate",
+}
+
+
+def _soap_loc(where: str, loc: tuple[str | int, ...]) -> str:
+    """`Notification 2.OwnerId` for an event's `("fields", "OwnerId")`, and so on."""
+    parts = list(map(str, loc))
+    if parts and parts[0] == "fields":
+        parts = parts[1:]
+    elif parts:
+        parts[0] = _SOAP_NAMES.get(parts[0], parts[0])
+    return ".".join([where, *parts])[:200]
 
 
 def _event(notification: Element, received_at: datetime) -> RecordEvent:
@@ -130,14 +171,6 @@ def _event(notification: Element, received_at: datetime) -> RecordEvent:
 
     modified = _datetime_field(fields, "LastModifiedDate")
     created = _datetime_field(fields, "CreatedDate")
-    if modified is None:
-        # Without it the event is dated on receipt and write-backs cannot be made conditional.
-        log.warning(
-            "outbound_message_lacks_field",
-            field="LastModifiedDate",
-            hint="add LastModifiedDate, CreatedDate and LastModifiedById to the Outbound Message",
-            record_id=record_id,
-        )
     modified_by = fields.get("LastModifiedById")
     return RecordEvent(
         id=EVENT_ID_PREFIX + notification_id.strip(),
@@ -196,20 +229,25 @@ def rest_datetime(moment: datetime) -> str:
 
 
 def _parse_datetime(text: str) -> datetime | None:
+    """`text` as a datetime in UTC; None when it is none, has no zone, or is beyond the years
+    1 to 9999 once in UTC (`9999-12-31T23:59:59-14:00`: text, as no Salesforce datetime is)."""
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        return moment.astimezone(UTC) if moment.tzinfo is not None else None
+    except (ValueError, OverflowError):
         return None
-    return moment if moment.tzinfo is not None else None
 
 
 def _datetime_field(fields: dict[str, FieldValue], name: str) -> datetime | None:
+    """A system datetime field (LastModifiedDate, CreatedDate); None when absent or nil."""
     value = fields.get(name)
     if value is None:
         return None
     moment = _parse_datetime(value) if isinstance(value, str) else None
-    if moment is None:
-        raise InvalidBody(f"{name} is not a datetime")
+    if moment is None or not EARLIEST <= moment <= LATEST:
+        raise InvalidBody(
+            f"{name} is not a datetime with a zone from 1700-01-01 to 4000-12-31 (UTC)"
+        )
     return moment
 
 

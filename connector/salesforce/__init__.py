@@ -101,6 +101,10 @@ class SalesforceConnector:
         """Authenticate if needed and ask for the org's limits (one call)."""
         self._client.call("check", "GET", "limits/")
 
+    def session_owner(self, session_id: str) -> tuple[str, str] | None:
+        """(organisation id, user id) of a live session; None for one Salesforce does not know."""
+        return self._client.session_owner(session_id)
+
 
 def parse_datetime(value: Any) -> datetime | None:
     """Salesforce's `2026-11-24T10:00:00.000+0000` as an aware datetime; None when absent."""

@@ -25,6 +25,7 @@ from lastmile.connector.base import (
     TransientError,
 )
 from lastmile.connector.salesforce.auth import Login, Session
+from lastmile.connector.salesforce.messages import WITHHELD, field_names, without_values
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
@@ -32,28 +33,35 @@ log = structlog.get_logger("connector.salesforce")
 
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 _TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
+_CODE = re.compile(r"[A-Z][A-Z0-9_]{0,79}")
 
 
 def problems_from(content: Any, status: int | None) -> tuple[CrmProblem, ...]:
     """Salesforce's error list (`[{"errorCode"|"statusCode", "message", "fields"}]`) as
-    CrmProblems; anything else becomes one problem naming the HTTP status."""
+    CrmProblems, messages without the values they quote (messages.py); anything else becomes
+    one problem naming the HTTP status."""
     items = content if isinstance(content, list) else [content]
     problems = []
     for item in items:
         if isinstance(item, dict) and (item.get("errorCode") or item.get("statusCode")):
-            fields = item.get("fields") or ()
             problems.append(
                 CrmProblem(
-                    code=str(item.get("errorCode") or item.get("statusCode")),
-                    message=str(item.get("message", "")),
-                    fields=tuple(str(name) for name in fields if isinstance(name, str)),
+                    code=_code(item.get("errorCode") or item.get("statusCode")),
+                    message=without_values(str(item.get("message", ""))),
+                    fields=field_names(item.get("fields")),
                     status=status,
                 )
             )
     if not problems:
-        text = content if isinstance(content, str) else repr(content)
-        problems.append(CrmProblem(code=f"HTTP_{status}", message=text[:300], status=status))
+        # not Salesforce's error list (a proxy's page, say): its text is not shown either
+        problems.append(CrmProblem(code=f"HTTP_{status}", message=WITHHELD, status=status))
     return tuple(problems)
+
+
+def _code(code: object) -> str:
+    """An error code is upper case letters and _; anything else is not shown."""
+    text = str(code)
+    return text if _CODE.fullmatch(text) else "UNKNOWN_ERROR"
 
 
 def has_transient_code(content: Any) -> bool:
@@ -226,6 +234,29 @@ class Client:
                     f"Salesforce {kind} failed {attempt} times ({outcome}); try again later"
                 )
             self._sleep(self._backoff(attempt))
+
+    def session_owner(self, session_id: str) -> tuple[str, str] | None:
+        """(organisation id, user id) of a live session, asked of this org's own instance
+        (OpenID Connect userinfo); None when Salesforce does not know the session. Raises
+        TransientError when it cannot be asked. Not an API call against the daily limit."""
+        self._salesforce()  # logged in: the instance URL is the configured org's
+        assert self._session is not None
+        url = f"{self._session.instance_url}/services/oauth2/userinfo"
+        try:
+            response = self.http.get(
+                url, headers={"Authorization": f"Bearer {session_id}"}, timeout=self._timeout
+            )
+        except requests.RequestException as error:
+            raise TransientError(f"Salesforce userinfo failed ({type(error).__name__})") from None
+        if response.status_code in (401, 403):
+            return None
+        if response.status_code != 200:
+            raise TransientError(f"Salesforce userinfo answered {response.status_code}")
+        try:
+            info = response.json()
+            return str(info["organization_id"]), str(info["user_id"])
+        except (ValueError, KeyError, TypeError):
+            raise TransientError("Salesforce userinfo answered no organisation") from None
 
     # -- internals --------------------------------------------------------------------------
 

@@ -16,7 +16,14 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import quote
 
-from lastmile.connector.base import CrmError, CrmProblem, TaskWrite, WriteBack, WriteResult
+from lastmile.connector.base import (
+    CrmError,
+    CrmProblem,
+    InvalidRequest,
+    TaskWrite,
+    WriteBack,
+    WriteResult,
+)
 from lastmile.connector.salesforce.client import Client, has_transient_code, problems_from
 
 COLLECTION_SIZE = 200  # Salesforce's limit for sObject Collections
@@ -27,16 +34,17 @@ _RECORD_REF = "record"
 
 
 def check_name(name: str, what: str = "field") -> str:
-    """An object or field API name, refused before it reaches a URL or query."""
+    """An object or field API name, refused (InvalidRequest) before it reaches a URL or query."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ValueError(f"{name!r} is not a Salesforce {what} name (letters, digits, _)")
+        raise InvalidRequest(f"{name!r} is not a Salesforce {what} name (letters, digits, _)")
     return name
 
 
 def check_id(record_id: str) -> str:
-    """A 15- or 18-character record id, refused before it reaches a URL."""
+    """A 15- or 18-character record id, refused (InvalidRequest) before it reaches a URL."""
     if not isinstance(record_id, str) or not _ID.fullmatch(record_id):
-        raise ValueError(f"{record_id!r} is not a 15 or 18 character Salesforce id")
+        # the id came with the event: not quoted, like any value the event carries
+        raise InvalidRequest("the record id is not a 15 or 18 character Salesforce id")
     return record_id
 
 

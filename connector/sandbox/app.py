@@ -29,6 +29,7 @@ class ServedSandbox(PagesSandbox, Protocol):
 
     def login_context(self) -> LoginContext: ...
 
+
 _METHODS = ["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE"]
 
 
@@ -120,6 +121,28 @@ def create_app(sb: ServedSandbox) -> Flask:
         return _json(
             status, body, {"Cache-Control": "no-cache,must-revalidate,max-age=0,no-store,private"}
         )
+
+    @app.get("/services/oauth2/userinfo")
+    def userinfo() -> Response:
+        """Who a session belongs to (OpenID Connect userinfo): what a receiver asks to verify
+        the SessionId of an Outbound Message. Not an API call against the daily limit."""
+        scheme, _, session_id = request.headers.get("Authorization", "").partition(" ")
+        user_id = None
+        if scheme.lower() == "bearer" and session_id.strip():
+            user_id = sb.store.session_user(session_id.strip())
+        if user_id is None:
+            # Salesforce answers an invalid or expired token with a bare 403.
+            return Response("Bad_OAuth_Token", 403, content_type="text/plain;charset=UTF-8")
+        found = sb.store.record(user_id)
+        user = found[1] if found else {}
+        body = {
+            "sub": f"{request.host_url}id/{sb.org_id}/{user_id}",
+            "user_id": user_id,
+            "organization_id": sb.org_id,
+            "preferred_username": user.get("Username"),
+            "name": user.get("Name"),
+        }
+        return _json(200, body, {})
 
     @app.route("/sandbox/faults", methods=["GET", "POST"])
     def faults() -> Response:

@@ -46,5 +46,23 @@ def invalid_type(object_name: str) -> SalesforceError:
     )
 
 
-def malformed_id(label: str, value: object) -> SalesforceError:
-    return SalesforceError(400, "MALFORMED_ID", f"{label}: id value of incorrect type: {value}")
+# Salesforce quotes the refused value in these messages; so does the sandbox, so that tests
+# see what Lastmile has to keep out of its logs and answers.
+
+
+def malformed_id(label: str, value: object, field: str | None = None) -> SalesforceError:
+    return SalesforceError(
+        400,
+        "MALFORMED_ID",
+        f"{label}: id value of incorrect type: {value}",
+        [field] if field else [],
+    )
+
+
+def string_too_long(label: str, value: str, field: str, max_length: int) -> SalesforceError:
+    return SalesforceError(
+        400,
+        "STRING_TOO_LONG",
+        f"{label}: data value too large: {value} (max length={max_length})",
+        [field],
+    )

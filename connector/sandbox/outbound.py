@@ -38,12 +38,14 @@ def _xml_value(kind: str, value: object) -> str:
 def envelope(
     org_id: str,
     action_id: str,
+    session_id: str,
     enterprise_url: str,
     partner_url: str,
     notifications: list[dict],
     schema: Schema,
 ) -> str:
-    """The SOAP envelope of one message: `notifications` with one `Notification` per item."""
+    """The SOAP envelope of one message: `notifications` with one `Notification` per item, and
+    the session of the user it is sent as (the Outbound Message's "Send Session ID")."""
     parts = [
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
@@ -53,7 +55,7 @@ def envelope(
         f'  <notifications xmlns="{OUTBOUND_NS}">\n'
         f"   <OrganizationId>{org_id}</OrganizationId>\n"
         f"   <ActionId>{action_id}</ActionId>\n"
-        '   <SessionId xsi:nil="true"/>\n'
+        f"   <SessionId>{escape(session_id)}</SessionId>\n"
         f"   <EnterpriseUrl>{escape(enterprise_url)}</EnterpriseUrl>\n"
         f"   <PartnerUrl>{escape(partner_url)}</PartnerUrl>\n"
     ]
@@ -98,13 +100,14 @@ class Outbox:
         faults: Faults,
         org_id: Callable[[], str],
         instance_url: Callable[[], str],
+        session_id: Callable[[], str],
         api_version: str,
         retry_s: float = 1.0,
         retry_cap_s: float = 60.0,
         timeout_s: float = 10.0,
     ) -> None:
         self.store, self.schema, self.faults = store, schema, faults
-        self._org_id, self._instance_url = org_id, instance_url
+        self._org_id, self._instance_url, self._session_id = org_id, instance_url, session_id
         self.api_version = api_version
         self.retry_s, self.retry_cap_s, self.timeout_s = retry_s, retry_cap_s, timeout_s
         self._wake = threading.Event()
@@ -202,6 +205,7 @@ class Outbox:
         xml = envelope(
             org_id,
             action_id,
+            self._session_id(),
             f"{base}/services/Soap/c/{self.api_version}/{org_id[:15]}",
             f"{base}/services/Soap/u/{self.api_version}/{org_id[:15]}",
             items,

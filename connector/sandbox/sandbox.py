@@ -11,7 +11,6 @@ from pathlib import Path
 from types import TracebackType
 
 from cheroot import wsgi
-from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from .app import create_app
 from .certs import ensure_certificates
@@ -21,9 +20,11 @@ from .ids import random_id, token
 from .login import LoginContext, public_key_pem, same_secret, secret_hash
 from .org import Org
 from .outbound import Outbox
+from .related import follow_ups as tasks_caused_by
 from .rest import RestApi
 from .schema import load_schema
 from .store import Store
+from .tls import QuietSSLAdapter
 
 
 class Sandbox:
@@ -55,6 +56,7 @@ class Sandbox:
         self._calls = 0
         self._calls_lock = threading.Lock()
         self.ca_bundle = self.data_dir / "ca.pem"
+        self._labels: dict[str | None, dict[str, str]] = {}
 
     # lifecycle
     def _open(self) -> Store:
@@ -77,6 +79,7 @@ class Sandbox:
             self.faults,
             lambda: self.org_id,
             lambda: self.instance_url,
+            self.outbound_session,
             self.api_version,
             *self._retry,
         )
@@ -95,7 +98,7 @@ class Sandbox:
         # does, so a client pays for one TLS handshake rather than one per call.
         server = wsgi.Server((self.host, self.port), create_app(self), numthreads=16)
         server.expiration_interval = 0.05  # how often the loop looks up: stop() waits for one
-        server.ssl_adapter = BuiltinSSLAdapter(str(cert), str(key))
+        server.ssl_adapter = QuietSSLAdapter(str(cert), str(key))
         try:
             server.prepare()
         except OSError as exc:
@@ -186,6 +189,16 @@ class Sandbox:
         self.store.add_session(session_id, user_id, self._clock().isoformat())
         return session_id
 
+    def outbound_session(self) -> str:
+        """The session Outbound Messages carry (sent as the integration user, "Send Session
+        ID" ticked): kept while it is valid, a new one after `expire_sessions`."""
+        with self._calls_lock:
+            current = self.store.meta("outbound-session")
+            if not current or self.store.session_user(current) is None:
+                current = self.issue_session(INTEGRATION_USER_ID)
+                self.store.set_meta("outbound-session", current)
+            return current
+
     def expire_sessions(self) -> None:
         """Every session id answers 401 INVALID_SESSION_ID from now on, until a new login."""
         self.store.expire_sessions()
@@ -257,6 +270,24 @@ class Sandbox:
             return self.org.create(object, fields, user_id)
         self.org.update(object, record_id, fields, user_id)
         return self.org.get(object, record_id)["Id"]
+
+    def follow_ups(self, record_id: str) -> list[dict]:
+        """The tasks Lastmile created because of a save of `record_id`, oldest first."""
+        return tasks_caused_by(self.store, record_id)
+
+    # how the record pages read
+    def use_labels(self, labels: Mapping[str, str], object: str | None = None) -> None:
+        """Show these field labels (field name -> label) on the record pages instead of the
+        schema's: for the fields of `object`, or of every object when None. Replaces what was
+        given before for the same object; an empty mapping brings back the schema's labels."""
+        scope = None if object is None else object.lower()
+        given = {str(name): str(label) for name, label in labels.items() if label}
+        # A new dict rather than an update: pages being rendered keep a consistent one.
+        self._labels = {**self._labels, scope: given}
+
+    def labels(self, object_name: str) -> dict[str, str]:
+        """The field labels given for `object_name` (its own over those for every object)."""
+        return {**self._labels.get(None, {}), **self._labels.get(object_name.lower(), {})}
 
     def seed_demo(self) -> dict[str, str]:
         """Add the demo records once (accounts, contacts, an opportunity, a lead, a case, calls)."""

@@ -10,11 +10,12 @@ from importlib import resources
 
 from ruamel.yaml import YAML
 
-from .errors import SalesforceError, bad_json, malformed_id
+from .errors import SalesforceError, bad_json, malformed_id, string_too_long
 from .ids import to18
 
 TEXT_TYPES = {"string", "textarea", "picklist", "email", "phone", "url"}
 NUMBER_TYPES = {"double", "currency", "percent"}
+MAX_LENGTH = {"string": 255}  # Salesforce's Text field; long text areas are not limited here
 TYPES = TEXT_TYPES | NUMBER_TYPES | {"int", "boolean", "date", "datetime", "reference", "id"}
 SYSTEM_FIELDS = (
     "CreatedDate",
@@ -171,7 +172,11 @@ def coerce(field: FieldSpec, value: object) -> object:
     if kind in TEXT_TYPES:
         if isinstance(value, bool):
             return "true" if value else "false"
-        return str(value)
+        text = str(value)
+        limit = MAX_LENGTH.get(kind)
+        if limit is not None and len(text) > limit:
+            raise string_too_long(field.label, text, field.name, limit)
+        return text
     if kind == "boolean":
         if isinstance(value, bool):
             return value
@@ -192,7 +197,7 @@ def coerce(field: FieldSpec, value: object) -> object:
             raise _cannot(kind, value) from None
     full = to18(value)
     if full is None:
-        raise malformed_id(field.label, value)
+        raise malformed_id(field.label, value, field.name)
     return full
 
 

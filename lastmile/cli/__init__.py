@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": (
         "lastmile.cli.serve",
         "serve",
-        "Run the webhook receiver with its embedded worker under gunicorn.",
+        "Run the webhook receiver with its embedded worker.",
     ),
     "report": (
         "lastmile.cli.report",

@@ -11,18 +11,30 @@ import click
 from pydantic import ValidationError
 
 from lastmile.rules import Decision, RecordEvent, RuleFileError, evaluate, json_schema, load_catalog
+from lastmile.rules.loader import MAX_FILE_BYTES
 from lastmile.rules.records import ConditionTrace
 from lastmile.rules.testing import TestResult, run_catalog
 
 
 @click.group()
-def rules() -> None:
+@click.option(
+    "--max-file-bytes",
+    type=click.IntRange(min=1),
+    default=MAX_FILE_BYTES,
+    show_default=True,
+    envvar="LASTMILE_MAX_RULE_FILE_BYTES",
+    help="Refuse rule files larger than this, unread (also LASTMILE_MAX_RULE_FILE_BYTES).",
+)
+@click.pass_context
+def rules(ctx: click.Context, max_file_bytes: int) -> None:
     """Write, test and understand rule files."""
+    ctx.obj = {"max_file_bytes": max_file_bytes}
 
 
 def _catalog(paths: tuple[str, ...]):
+    limit = click.get_current_context().find_object(dict) or {}
     try:
-        return load_catalog(paths)
+        return load_catalog(paths, max_file_bytes=limit.get("max_file_bytes", MAX_FILE_BYTES))
     except RuleFileError as exc:
         for problem in exc.problems:
             click.echo(str(problem))

@@ -299,6 +299,23 @@ class Inbox(Database):
                 .values(next_attempt_at=until)
             )
 
+    def hold(self, inbox_id: int, until: datetime, why: str) -> bool:
+        """Keep a pending row waiting until `until` without taking an attempt (the CRM is
+        unavailable); a later retry time it already has stays. False when it is not pending."""
+        at = sa.literal(until, UTCDateTime())
+        with self.writing() as conn:
+            changed = conn.execute(
+                inbox.update()
+                .where(inbox.c.id == inbox_id, inbox.c.status == "pending")
+                .values(
+                    next_attempt_at=sa.case(
+                        (inbox.c.next_attempt_at > at, inbox.c.next_attempt_at), else_=at
+                    ),
+                    last_error=why[:2000],
+                )
+            ).rowcount
+        return changed == 1
+
     def due(self, now: datetime, limit: int = 100) -> list[int]:
         """Rows to process now: pending and due, or leased with the lease expired (a crash)."""
         query = sa.select(inbox.c.id).where(_DUE).order_by(inbox.c.id).limit(limit)

@@ -1,5 +1,6 @@
 """The worker: takes inbox events through the rules and writes the Decision back to the CRM."""
 
+from .breaker import CrmBreaker
 from .core import (
     APPLIED,
     DEAD,
@@ -8,6 +9,7 @@ from .core import (
     LATE,
     NOTHING,
     OWN_CHANGE,
+    PAUSED,
     RETRY,
     SKIPPED,
     UNKNOWN,
@@ -25,9 +27,11 @@ __all__ = [
     "LATE",
     "NOTHING",
     "OWN_CHANGE",
+    "PAUSED",
     "RETRY",
     "SKIPPED",
     "UNKNOWN",
+    "CrmBreaker",
     "LocalRecordLocks",
     "RecordLocks",
     "Worker",

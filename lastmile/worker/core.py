@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import structlog
+from pydantic import ValidationError
 
-from lastmile.connector.base import Connector, ConnectorError, CrmError, LimitExceeded, NotFound
+from lastmile.connector.base import Connector, CrmError, InvalidRequest, NotFound
 from lastmile.rules import Decision, RecordEvent, RuleSet, evaluate
 from lastmile.rules.occasions import observe
 from lastmile.rules.records import FieldValue
@@ -22,6 +23,7 @@ from lastmile.rules.records import FieldValue
 from ..metrics import EVENTS_PROCESSED, PROCESSING_SECONDS, RULE_FIRINGS
 from ..settings import Settings
 from ..store import Completion, InboxRow, ObservationRow, Snapshot, Store, WriteLog
+from .breaker import CrmBreaker, crm_unavailable
 from .locks import LocalRecordLocks, RecordLocks
 from .writeback import PermanentFailure, Plan, apply_plan, describe_problems
 
@@ -34,7 +36,8 @@ OWN_CHANGE = "own_change"  # made by the integration user: recorded, never writt
 LATE = "late"  # older than the record's snapshot: recorded, no write
 GONE = "gone"  # the record no longer exists in the CRM
 RETRY = "retry"  # a transient failure: pending again, at its next attempt time
-DEAD = "dead"  # parked: attempts used up or a permanent CRM error (replayable)
+PAUSED = "paused"  # not tried: the CRM is unavailable, the event waits for it (no attempt taken)
+DEAD = "dead"  # parked: a permanent error, the retry horizon passed, attempts used up (replayable)
 DEFERRED = "deferred"  # an earlier event of the record has to go first
 SKIPPED = "skipped"  # done, dead, leased by another worker, or not due yet
 UNKNOWN = "unknown"  # no such inbox row
@@ -78,6 +81,7 @@ class Worker:
         lease: timedelta = timedelta(minutes=2),
         backoff_base: float = 2.0,
         backoff_cap: float = 600.0,
+        breaker: CrmBreaker | None = None,
     ) -> None:
         self.store = store
         self.rules = rules
@@ -86,8 +90,10 @@ class Worker:
         self.locks = locks or LocalRecordLocks()
         self.clock = clock or (lambda: datetime.now(UTC))
         self.lease = lease
-        self.backoff_base = backoff_base
+        self.backoff_base = backoff_base  # retries after unexpected (non-CRM) errors
         self.backoff_cap = backoff_cap
+        # One per worker, and so one per process: its threads wait for the CRM together.
+        self.breaker = breaker or CrmBreaker(connector.check, clock=self.clock)
         self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     def process_event(self, inbox_id: int) -> str:
@@ -101,14 +107,48 @@ class Worker:
             return SKIPPED
         with self.locks.hold(row.object, row.record_id):
             for earlier in earlier_open:
-                self._process(earlier.id)
+                self._hold(earlier) or self._process(earlier.id)
                 after = self.store.get(earlier.id)
                 if after is not None and after.status in ("pending", "running"):
                     until = after.next_attempt_at or after.lease_until or self.clock()
                     self.store.postpone(row.id, until)
                     log.info("event waits for an earlier one", inbox_id=row.id, waits_for=after.id)
                     return DEFERRED
-            return self._process(inbox_id)
+            return self._hold(row) or self._process(inbox_id)
+
+    def _hold(self, row: InboxRow) -> str | None:
+        """While the CRM is unavailable a due event is not tried: it waits for the breaker's
+        next probe, no attempt taken (PAUSED), or goes dead past the retry horizon. None: go on."""
+        now = self.clock()
+        if (
+            row.status == "pending"
+            and row.next_attempt_at is not None
+            and row.next_attempt_at > now
+        ):
+            return None  # not due: the claim says so
+        until = self.breaker.wait_until()  # makes the probe when one is due
+        if until is None:
+            return None
+        state = self.breaker.state()
+        since = state.since.isoformat() if state.since else "now"
+        if row.last_error is not None and self._past_horizon(row, now):
+            # It met the outage before (a failed attempt, or waiting already) and it still lasts.
+            claimed = self.store.claim(row.id, self.owner, now, self.lease)
+            if claimed is None:
+                return SKIPPED
+            return self._give_up(
+                _Run(claimed, claimed.event, None),
+                f"CRM unavailable since {since} ({state.error_class}): past the retry horizon "
+                f"of {self.settings.retry_horizon}",
+                claimed.attempts,
+            )
+        self.store.hold(
+            row.id, until, f"waiting: CRM unavailable since {since} ({state.error_class})"
+        )
+        return PAUSED
+
+    def _past_horizon(self, row: InboxRow, now: datetime) -> bool:
+        return now >= row.received_at + self.settings.retry_horizon
 
     # -- one event -------------------------------------------------------------------------------
 
@@ -118,7 +158,10 @@ class Worker:
         if claimed is None:
             return SKIPPED
         row, snap = claimed
-        event = row.event
+        try:
+            event = row.event
+        except ValidationError as exc:  # stored by an older version that checked less
+            return self._unreadable(row, exc)
         run = _Run(row, event, snap)
         bound = log.bind(
             inbox_id=row.id, event_id=event.id, object=event.object, record_id=event.record_id
@@ -129,6 +172,8 @@ class Worker:
         except (CrmError, PermanentFailure) as exc:
             problems = exc.problems
             outcome = self._give_up(run, describe_problems(tuple(problems)))
+        except InvalidRequest as exc:  # the event itself is at fault: no retry can mend it
+            outcome = self._give_up(run, f"{type(exc).__name__}: {exc}")
         except Exception as exc:
             outcome = self._retry_later(run, exc, bound)
         else:
@@ -290,20 +335,26 @@ class Worker:
     def _retry_later(self, run: _Run, exc: Exception, bound: structlog.BoundLogger) -> str:
         row = run.row
         attempts = row.attempts + 1
-        if isinstance(exc, ConnectorError):
+        if crm_unavailable(exc):
+            # The CRM, not this event: the breaker opens and the event waits for its probe.
+            # Only the retry horizon, never a count of attempts, makes such an event dead.
             error = f"{type(exc).__name__}: {exc}"
             bound.warning("CRM call failed", error=type(exc).__name__, attempt=attempts)
+            when = self.breaker.failed(exc)
+            if self._past_horizon(row, self.clock()):
+                horizon = self.settings.retry_horizon
+                return self._give_up(
+                    run, f"{error} (past the retry horizon of {horizon})", attempts
+                )
         else:
             # An unexpected error's text may quote field values: it stays in the log only.
             error = f"{type(exc).__name__}: internal error (see the log for inbox id {row.id})"
             bound.exception("processing failed", attempt=attempts)
-        if attempts >= self.settings.max_attempts:
-            return self._give_up(run, f"{error} (after {attempts} attempts)", attempts)
-        delay = min(self.backoff_cap, self.backoff_base * 2 ** (attempts - 1))
-        delay = delay / 2 + random.uniform(0, delay / 2)  # jitter: retries of a burst spread out
-        when = self.clock() + timedelta(seconds=delay)
-        if isinstance(exc, LimitExceeded) and exc.retry_after is not None:
-            when = max(when, exc.retry_after)
+            if attempts >= self.settings.max_attempts:
+                return self._give_up(run, f"{error} (after {attempts} attempts)", attempts)
+            delay = min(self.backoff_cap, self.backoff_base * 2 ** (attempts - 1))
+            delay = delay / 2 + random.uniform(0, delay / 2)  # jitter: a burst's retries spread
+            when = self.clock() + timedelta(seconds=delay)
         self.store.release(
             row.id,
             self.owner,
@@ -315,6 +366,19 @@ class Worker:
             writes=run.writes,
         )
         return RETRY
+
+    def _unreadable(self, row: InboxRow, exc: ValidationError) -> str:
+        """A stored event this version cannot read: dead at once, saying where (no values)."""
+        where = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'event'}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        )
+        error = f"the stored event is no valid RecordEvent ({where})"
+        self.store.release(
+            row.id, self.owner, status="dead", attempts=row.attempts + 1, error=error, outcome=DEAD
+        )
+        log.error("event parked as dead", inbox_id=row.id, event_id=row.event_id, error=error)
+        return DEAD
 
     def _give_up(self, run: _Run, error: str, attempts: int | None = None) -> str:
         row = run.row

@@ -11,7 +11,9 @@ from datetime import datetime
 from lastmile.connector.base import (
     ApiUsage,
     Connector,
+    ConnectorError,
     CrmProblem,
+    InvalidRequest,
     NotFound,
     TaskWrite,
     TransientError,
@@ -209,7 +211,11 @@ def _apply(
     try:
         result = connector.apply([write])[0]
     except Exception as exc:
-        problem = {"code": type(exc).__name__, "message": str(exc)[:500]}
+        # A connector's errors say what failed in its own words (CRM messages without values);
+        # any other error's text may quote a value, so it stays out of the write log.
+        known = isinstance(exc, ConnectorError | InvalidRequest)
+        message = str(exc)[:500] if known else "internal error (see the log)"
+        problem = {"code": type(exc).__name__, "message": message}
         writes.append(
             _log(write, attempt, clock(), "error", {}, _calls(connector, before), problem)
         )

@@ -256,3 +256,15 @@ def test_console_script_is_installed():
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("ok: ")
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(tmp_path: Path, monkeypatch) -> None:
+    big = tmp_path / "big.yaml"
+    big.write_text(PACK + "#" * 2_000 + "\n")
+    assert run("rules", "check", str(big)).exit_code == 0  # the default limit is 1,000,000
+    monkeypatch.setenv("LASTMILE_MAX_RULE_FILE_BYTES", "1000")
+    result = run("rules", "check", str(big))
+    assert result.exit_code == 1
+    assert f"{big}:1:1: file is {big.stat().st_size} bytes; the limit is 1000" in result.output
+    monkeypatch.delenv("LASTMILE_MAX_RULE_FILE_BYTES")
+    assert run("rules", "--max-file-bytes", "1000", "check", str(big)).exit_code == 1

@@ -183,12 +183,16 @@ def test_a_paused_crm_is_retried_no_sooner_than_it_says(store, crm, clock, make_
     assert row.next_attempt_at == resume and row.last_error.startswith("LimitExceeded:")
 
 
+def failing_rules():
+    raise ValueError("an unexpected error, not the CRM's")
+
+
 def test_backoff_grows_with_each_attempt(store, crm, clock, make_worker, settings):
     settings.max_attempts = 6
     ev = seeded(crm, event("e1", kind="created", **NEW, **FULL))
     (inbox_id,) = stored(store, ev)
-    crm.transient = 100
     worker = make_worker(backoff_base=10, backoff_cap=60)
+    worker.rules = failing_rules  # a CRM outage pauses instead (tests/core/test_outage.py)
     delays = []
     for _ in range(5):
         assert worker.process_event(inbox_id) == RETRY
@@ -205,8 +209,9 @@ def test_attempts_used_up_park_the_event_dead_and_replay_brings_it_back(
 ):
     ev = seeded(crm, event("e1", kind="created", **NEW, **FULL))
     (inbox_id,) = stored(store, ev)
-    crm.transient = 100
     worker = make_worker()
+    rules = worker.rules
+    worker.rules = failing_rules  # attempts count for unexpected errors, not for CRM outages
     outcomes = []
     for _ in range(3):  # settings.max_attempts == 3
         outcomes.append(worker.process_event(inbox_id))
@@ -214,9 +219,9 @@ def test_attempts_used_up_park_the_event_dead_and_replay_brings_it_back(
     assert outcomes == [RETRY, RETRY, DEAD]
     row = store.get(inbox_id)
     assert (row.status, row.attempts) == ("dead", 3)
-    assert "TransientError" in row.last_error and "after 3 attempts" in row.last_error
+    assert "ValueError" in row.last_error and "after 3 attempts" in row.last_error
     assert worker.process_event(inbox_id) == SKIPPED
-    crm.transient = 0
+    worker.rules = rules
     assert store.replay(inbox_id)
     assert store.get(inbox_id).attempts == 0
     assert worker.process_event(inbox_id) == APPLIED

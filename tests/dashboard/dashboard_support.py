@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,9 +20,7 @@ from flask.testing import FlaskClient
 from standardwebhooks import Webhook
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "lastmile"))
-
-from fakes import INTEGRATION, Clock, FakeCrm  # noqa: E402
+from fakes import INTEGRATION, Clock, FakeCrm  # noqa: E402  (tests/fakes.py)
 
 from lastmile.runtime import Runtime  # noqa: E402
 from lastmile.serving import ServingThread  # noqa: E402

@@ -166,3 +166,51 @@ def test_one_notification_delivered_three_times_is_applied_once(demo: Demo) -> N
 def idle_inbox(demo: Demo) -> bool:
     assert demo.runtime is not None
     return not demo.runtime.store.counts().get("pending")
+
+
+def _forged_message(org_id: str, session_id: str) -> str:
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">
+ <soapenv:Body>
+  <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
+   <OrganizationId>{org_id}</OrganizationId>
+   <ActionId>04k7Q000000CaLlQAK</ActionId>
+   <SessionId>{session_id}</SessionId>
+   <EnterpriseUrl>https://attacker.example/services/Soap/c/62.0</EnterpriseUrl>
+   <PartnerUrl>https://attacker.example/services/Soap/u/62.0</PartnerUrl>
+   <Notification>
+    <Id>04l7Q00000Forged1AAA</Id>
+    <sObject xsi:type="sf:Task" xmlns:sf="urn:sobject.enterprise.soap.sforce.com"
+             xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+     <sf:Id>00T7Q00000Lm3aBUAR</sf:Id>
+     <sf:Subject>Call me on 0612345678</sf:Subject>
+     <sf:Type>Call</sf:Type>
+     <sf:Status>Completed</sf:Status>
+     <sf:OwnerId>0057Q00000A1bCdQAJ</sf:OwnerId>
+     <sf:CreatedDate>2026-11-24T10:00:00.000Z</sf:CreatedDate>
+     <sf:LastModifiedDate>2026-11-24T10:05:00.000Z</sf:LastModifiedDate>
+    </sObject>
+   </Notification>
+  </notifications>
+ </soapenv:Body>
+</soapenv:Envelope>"""
+
+
+def test_a_forged_message_with_the_org_id_and_a_made_up_session_is_refused(demo: Demo) -> None:
+    """The org id is no secret: the session is checked with the sandbox CRM itself (userinfo),
+    never with the URLs the message names."""
+    sandbox = demo.sandbox
+    assert sandbox is not None and demo.runtime is not None
+    wait_for(lambda: idle(demo))
+    before = sum(demo.runtime.store.counts().values())
+    url = f"{demo.receiver_url}/webhooks/salesforce"
+    headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
+    made_up = f"{sandbox.org_id[:15]}!AQ4AQmadeUpSessionThatLooksRight"
+    forged = requests.post(url, data=_forged_message(sandbox.org_id, made_up), headers=headers)
+    assert forged.status_code == 403 and b"faultcode" in forged.content
+    assert sum(demo.runtime.store.counts().values()) == before  # nothing stored
+    # The same message with a live session of the org (what the sandbox's own messages carry).
+    real = requests.post(
+        url, data=_forged_message(sandbox.org_id, sandbox.outbound_session()), headers=headers
+    )
+    assert real.status_code == 200 and ACK in real.content

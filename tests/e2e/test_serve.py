@@ -225,3 +225,33 @@ def test_a_signed_event_is_accepted(served: Served) -> None:
     answer = requests.post(served.url + "/webhooks/events", data=body, headers=signed(body))
     assert answer.status_code == 202, answer.text
     assert served.stored() == before + 1
+
+
+def test_slow_clients_do_not_starve_the_receiver(served: Served) -> None:
+    """64 connections announce a 1,000-byte body and send it a byte every 2 s (eight stopped the
+    gunicorn receiver): meanwhile /healthz and a valid event each answer within a second."""
+    host, port = "127.0.0.1", int(served.url.rsplit(":", 1)[1])
+    head = (
+        b"POST /webhooks/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000\r\n\r\n"
+    )
+    trickling = [socket.create_connection((host, port), timeout=5) for _ in range(64)]
+    try:
+        for sock in trickling:
+            sock.sendall(head + b"[")
+        deadline = time.monotonic() + 6  # three bytes from each: the clients are still going
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            assert requests.get(served.url + "/healthz", timeout=5).status_code == 200
+            body = event_body()
+            answer = requests.post(
+                served.url + "/webhooks/events", data=body, headers=signed(body), timeout=5
+            )
+            assert answer.status_code == 202, answer.text
+            assert time.monotonic() - started < 1.0
+            for sock in trickling:
+                sock.sendall(b" ")
+            time.sleep(2)
+    finally:
+        for sock in trickling:
+            sock.close()

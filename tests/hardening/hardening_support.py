@@ -3,7 +3,8 @@
 Messages reach. The Runtime can be stopped and a new one started on the same file and port.
 
 Timings are shortened so a fault heals within seconds: the connector's limit pause, the
-worker's backoff and lease. Everything else is as `lastmile serve` runs it."""
+worker's backoff, the CRM breaker's waits between probes, and the lease. Everything else is as
+`lastmile serve` runs it."""
 
 from __future__ import annotations
 
@@ -34,9 +35,18 @@ def with_settings(settings: Settings, **changes: Any) -> Settings:
 class Loop:
     """Sandbox + receiver + worker; `restart()` replaces the Runtime, keeping store and port."""
 
-    def __init__(self, data_dir: Path, *, max_attempts: int = 8, **settings: Any) -> None:
+    def __init__(
+        self, data_dir: Path, *, max_attempts: int = 8, sandbox_port: int = 0, **settings: Any
+    ) -> None:
         self.data_dir = data_dir
-        self.sandbox = Sandbox(data_dir / "sandbox", outbound_retry_s=0.2, outbound_retry_cap_s=1)
+        # A fixed port lets a stopped sandbox start again on it (cheroot reuses the address of
+        # a port it was given, not of one the system picked).
+        self.sandbox = Sandbox(
+            data_dir / "sandbox",
+            port=sandbox_port,
+            outbound_retry_s=0.2,
+            outbound_retry_cap_s=1,
+        )
         self.sandbox.start()
         self.sandbox.seed_demo()
         base = settings_for(
@@ -64,6 +74,7 @@ class Loop:
         connector = from_settings(self.settings, pause=timedelta(seconds=1), base_delay=0.05)
         runtime = Runtime.build(self.settings, connector=connector)
         runtime.worker.backoff_base, runtime.worker.backoff_cap = 0.2, 1.0
+        runtime.worker.breaker.wait_base, runtime.worker.breaker.wait_cap = 0.2, 1.0
         runtime.worker.lease = timedelta(seconds=5)
         runtime.start()
         self.runtime = runtime

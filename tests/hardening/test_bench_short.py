@@ -15,7 +15,7 @@ from werkzeug.serving import make_server
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from ingest_bench import SOAP  # noqa: E402
+from ingest_bench import SESSION, SOAP  # noqa: E402
 from lastmile.webhooks import create_app  # noqa: E402
 from soak_bench import soak  # noqa: E402
 
@@ -41,10 +41,11 @@ def test_acknowledgements_under_concurrent_load_stay_fast(tmp_path: Path) -> Non
     )
     store = Store.from_settings(settings)
     store.upgrade()
-    server = make_server("127.0.0.1", 0, create_app(settings, store), threaded=True)
+    app = create_app(settings, store, sessions=lambda sid: (ORG, "005000000000001AAA"))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}/webhooks/salesforce"
-    template = SOAP.replace("{org}", ORG)
+    template = SOAP.replace("{org}", ORG).replace("{session}", SESSION)
     latencies: list[float] = []
     statuses: list[int] = []
 
@@ -52,7 +53,7 @@ def test_acknowledgements_under_concurrent_load_stay_fast(tmp_path: Path) -> Non
         with requests.Session() as http:
             for n in range(100):
                 unique = f"{worker:03d}{n:06d}"
-                body = template % ("04l" + unique.rjust(15, "0"), unique.rjust(8, "0"))
+                body = template % ("04l" + unique.rjust(15, "0"), "00T5e" + unique.rjust(13, "0"))
                 started = time.perf_counter()
                 answer = http.post(url, data=body, headers={"Content-Type": "text/xml"})
                 latencies.append(time.perf_counter() - started)

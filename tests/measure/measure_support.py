@@ -1,6 +1,6 @@
 """The measurement tests' world: a rule pack, a teams file and a scripted week of events on a
 virtual clock, POSTed over real HTTP to `/webhooks/events` (Standard Webhooks signed), processed
-by the real Runtime's embedded worker against the in-memory CRM of tests/core/fakes.py."""
+by the real Runtime's embedded worker against the in-memory CRM of tests/fakes.py."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import base64
 import json
 import os
 import secrets
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,15 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from standardwebhooks import Webhook
-from werkzeug.serving import make_server
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lastmile"))
-
-from fakes import INTEGRATION, Clock, FakeCrm
+from fakes import INTEGRATION, Clock, FakeCrm  # tests/fakes.py
 from lastmile.webhooks import create_app
 from lastmile.webhooks.api import api_blueprint
 from lastmile.webhooks.ops import ops_blueprint
+from standardwebhooks import Webhook
+from werkzeug.serving import make_server
 
 from lastmile.runtime import Runtime
 from lastmile.settings import Settings
@@ -106,7 +102,7 @@ def _event(eid: str, obj: str, rid: str, when: str, kind: str, actor: str, field
 
 
 def record(n: int, prefix: str = "00T") -> str:
-    return f"{prefix}7Q00000Sc{n:04d}AAA"
+    return f"{prefix}7Q0000Sc{n:04d}AAA"  # 18 characters, as Salesforce writes ids
 
 
 R = {n: record(n) for n in range(1, 8)}

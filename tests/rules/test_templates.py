@@ -220,3 +220,15 @@ def test_render_id_prefers_the_records_own_id_field() -> None:
     assert render("{Id}", {"Id": "001X"}, "006A") == "001X"
     assert render("{Id}", {"Id": None}, "006A") == "006A"
     assert render("{Id}", {"Id": ""}, "006A") == "006A"
+
+
+@pytest.mark.parametrize("text", ["99999999999 days", "99999999999 business days", "3651d", "522w"])
+def test_a_duration_past_ten_years_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="longer than 10 years"):
+        Duration.parse(text)
+
+
+def test_ten_years_is_the_longest_duration() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    assert Duration.parse("3650d").after(start).year == 2035
+    assert Duration.parse("2600 business days").after(start) > start

@@ -5,7 +5,6 @@ real `lastmile worker` subprocesses, and a stream of signed events whose effects
 from __future__ import annotations
 
 import base64
-import itertools
 import json
 import os
 import random
@@ -14,17 +13,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import requests
-import sqlalchemy as sa
 from lastmile.connector.sandbox import Sandbox
-from sqlalchemy.pool import NullPool
 from standardwebhooks import Webhook
 
 from lastmile.celery_app import make_celery
@@ -36,43 +31,25 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT / "tests") not in sys.path:  # `waiting`, also when bench/ imports this module
     sys.path.insert(0, str(ROOT / "tests"))
 
+# re-exported: tests/scale/conftest.py and bench/ take them from here
+from postgres import PG_ADMIN_URL, postgres_database, postgres_problem  # noqa: E402, F401
 from waiting import wait_for  # noqa: E402
 
 RULES = Path(__file__).resolve().parent / "scale_rules"
-PG_ADMIN_URL = os.environ.get("LASTMILE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("LASTMILE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 AMQP_URL = os.environ.get("LASTMILE_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672//")
 PROMPT = "Lastmile_Prompt__c"
 KEY_FIELD = "Lastmile_Key__c"
 
-_serial = itertools.count(1)
-
 
 def fake_crm() -> Any:
-    """The in-memory CRM double of tests/core/fakes.py."""
-    sys.path.insert(0, str(ROOT / "tests" / "lastmile"))
+    """The in-memory CRM double of tests/fakes.py."""
     from fakes import Clock, FakeCrm
 
     return FakeCrm(Clock())
 
 
 # -- services ------------------------------------------------------------------------------------
-
-
-def postgres_problem() -> str | None:
-    """Why PostgreSQL cannot be used here, or None."""
-    try:
-        engine = sa.create_engine(
-            PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"),
-            connect_args={"connect_timeout": 3},
-            poolclass=NullPool,
-        )
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        engine.dispose()
-    except Exception as exc:
-        return f"{PG_ADMIN_URL}: {type(exc).__name__}"
-    return None
 
 
 def broker_problem(url: str) -> str | None:
@@ -85,26 +62,6 @@ def broker_problem(url: str) -> str | None:
     except Exception as exc:
         return f"{url.split('@')[-1]}: {type(exc).__name__}"
     return None
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    """A new, empty database `lastmile_test_<pid>_<n>` (its URL); dropped afterwards."""
-    name = f"lastmile_test_{os.getpid()}_{next(_serial)}"
-    admin = sa.create_engine(
-        PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"),
-        isolation_level="AUTOCOMMIT",
-        poolclass=NullPool,  # a connection per use: the restart test kills pooled ones
-    )
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def restart_postgres(timeout: float = 60.0) -> None:

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lastmile"))
 from fakes import Clock, FakeCrm
 from lastmile.webhooks.envelopes import ACK
+from waiting import wait_for
 from webhook_support import ORG_ID, notification, outbound_message
 
 from lastmile.runtime import Runtime
@@ -99,14 +100,53 @@ def test_readyz_is_503_while_no_rules_are_loaded(tmp_path: Path) -> None:
     assert answer.json["rules"]["problems"]  # why: `path:line:col: message`
 
 
-def test_readyz_is_503_when_the_crm_refuses(runtime: Runtime, client: FlaskClient) -> None:
-    def refuse() -> None:
-        raise ConnectionError("CRM unreachable")
+def crm_once(client: FlaskClient, condition) -> dict:
+    """/readyz's `crm` once `condition(crm)` holds."""
 
-    runtime.connector.check = refuse  # type: ignore[method-assign]
-    answer = runtime.app().test_client().get("/readyz")
-    assert answer.status_code == 503
-    assert "CRM unreachable" in answer.json["problems"]["crm"]
+    def shown() -> dict | None:
+        crm = client.get("/readyz").json["crm"]
+        return crm if condition(crm) else None
+
+    return wait_for(shown)
+
+
+def test_readyz_is_200_while_the_crm_is_down_and_says_so_in_its_body(
+    runtime: Runtime, client: FlaskClient
+) -> None:
+    runtime.worker.breaker.wait_base = 0.05  # probes come quickly once it is back
+    runtime.connector.down = True  # type: ignore[attr-defined]
+    # The check runs beside the request: /readyz answers at once, then shows what it found.
+    crm = crm_once(client, lambda c: c["paused"])
+    answer = client.get("/readyz")
+    assert answer.status_code == 200 and answer.json["ready"] is True
+    assert crm["ok"] is False and crm["since"] and crm["next_probe"]
+    assert crm["error"] == "TransientError"  # the class only, without the token
+    detailed = client.get("/readyz", headers=auth()).json["crm"]
+    assert detailed["error"] == "TransientError: the CRM could not be reached"
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert "lastmile_crm_paused 1.0" in metrics and "lastmile_crm_pauses_total" in metrics
+    runtime.connector.down = False  # type: ignore[attr-defined]
+    crm = crm_once(client, lambda c: c["ok"])
+    assert crm["paused"] is False and crm["error"] is None
+    assert "lastmile_crm_paused 0.0" in client.get("/metrics").get_data(as_text=True)
+
+
+def test_readyz_shows_a_rejected_rules_change_with_paths_only_for_the_admin(
+    runtime: Runtime, client: FlaskClient, tmp_path: Path
+) -> None:
+    live = runtime.rules().version
+    (runtime.rules.path / "broken.yaml").write_text(
+        "pack: x\nrules:\n  - id: y\n    objekt: Task\n"
+    )
+    runtime.rules.reload()
+    answer = client.get("/readyz")
+    assert answer.status_code == 200 and answer.json["ready"] is True
+    rules = answer.json["rules"]
+    assert rules["version"] == live
+    assert rules["rejected"] and all(p.startswith("broken.yaml:") for p in rules["rejected"])
+    assert str(tmp_path) not in answer.get_data(as_text=True)
+    admin = client.get("/readyz", headers=auth()).json["rules"]["rejected"]
+    assert any(p.startswith(str(runtime.rules.path)) for p in admin)
 
 
 def test_metrics_count_events_and_show_the_inbox(client: FlaskClient) -> None:

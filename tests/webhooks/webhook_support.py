@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from fakes import INTEGRATION, ORG_ID, SESSION_ID  # tests/fakes.py
 from flask import Flask
 from lastmile.rules.records import RecordEvent
 from lastmile.webhooks import create_app
@@ -18,8 +19,12 @@ from standardwebhooks import Webhook
 
 from lastmile.settings import Settings
 
-ORG_ID = "00D7Q000004SaLeUAK"  # 18 characters; its 15-character form is ORG_ID[:15]
 OTHER_ORG_ID = "00D7Q000009ZzZzUAK"
+
+
+def known_sessions(session_id: str) -> tuple[str, str] | None:
+    """The CRM's answer to "whose session is this?": only SESSION_ID is live."""
+    return (ORG_ID, INTEGRATION) if session_id == SESSION_ID else None
 
 
 class MemoryInbox:
@@ -74,7 +79,13 @@ def secret() -> str:
 def make_app(inbox: MemoryInbox, dispatched: list[list[int]], secret: str) -> Callable[..., Flask]:
     """An app with the test inbox; keyword arguments override settings."""
 
-    def make(*, dispatch: Any = dispatched.append, blueprints=(), **overrides: Any) -> Flask:
+    def make(
+        *,
+        dispatch: Any = dispatched.append,
+        blueprints=(),
+        sessions: Any = known_sessions,
+        **overrides: Any,
+    ) -> Flask:
         values: dict[str, Any] = {
             "salesforce_org_ids": [ORG_ID],
             "webhook_secret": secret,
@@ -83,7 +94,9 @@ def make_app(inbox: MemoryInbox, dispatched: list[list[int]], secret: str) -> Ca
         }
         values.update(overrides)
         settings = Settings(**values)
-        app = create_app(settings, inbox, blueprints=blueprints, dispatch=dispatch)
+        app = create_app(
+            settings, inbox, blueprints=blueprints, dispatch=dispatch, sessions=sessions
+        )
         app.testing = True
         return app
 
@@ -122,10 +135,10 @@ def post_events(client, payload: Any, secret: str, **sign_options: Any):
     )
 
 
-def post_soap(client, body: str | bytes, **options: Any):
+def post_soap(client, body: str | bytes, path: str = "/webhooks/salesforce", **options: Any):
     options.setdefault("content_type", "text/xml; charset=utf-8")
     headers = {"SOAPAction": '""', **options.pop("headers", {})}
-    return client.post("/webhooks/salesforce", data=body, headers=headers, **options)
+    return client.post(path, data=body, headers=headers, **options)
 
 
 def event_json(**overrides: Any) -> dict[str, Any]:
@@ -158,8 +171,16 @@ def notification(
    </Notification>"""
 
 
-def outbound_message(*notifications: str, org_id: str = ORG_ID) -> str:
-    """An Outbound Message envelope as Salesforce posts it (SOAP 1.1, outbound namespace)."""
+def outbound_message(
+    *notifications: str, org_id: str = ORG_ID, session_id: str | None = SESSION_ID
+) -> str:
+    """An Outbound Message envelope as Salesforce posts it (SOAP 1.1, outbound namespace), with
+    "Send Session ID" ticked unless `session_id` is None."""
+    session = (
+        f"<SessionId>{session_id}</SessionId>"
+        if session_id is not None
+        else '<SessionId xsi:nil="true"/>'
+    )
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" \
 xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
@@ -167,7 +188,7 @@ xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/X
   <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
    <OrganizationId>{org_id}</OrganizationId>
    <ActionId>04k7Q000000CaLlQAK</ActionId>
-   <SessionId xsi:nil="true"/>
+   {session}
    <EnterpriseUrl>https://acme.my.salesforce.com/services/Soap/c/62.0/{org_id[:15]}</EnterpriseUrl>
    <PartnerUrl>https://acme.my.salesforce.com/services/Soap/u/62.0/{org_id[:15]}</PartnerUrl>\
 {"".join(notifications)}

@@ -54,7 +54,10 @@ def test_a_save_sends_the_soap_envelope_salesforce_sends(sandbox, receiver):
     message, items = notifications(body)
     assert message.find(f"{OM}OrganizationId").text == sandbox.org_id
     assert message.find(f"{OM}ActionId").text == action_id and action_id.startswith("04k")
-    assert message.find(f"{OM}SessionId").get(f"{XSI}nil") == "true"
+    # "Send Session ID" ticked: a live session of the org, of the user it is sent as.
+    session_id = message.find(f"{OM}SessionId").text
+    assert session_id.startswith(f"{sandbox.org_id[:15]}!")
+    assert sandbox.store.session_user(session_id) == sandbox.integration_user_id
     org15 = sandbox.org_id[:15]
     assert message.find(f"{OM}EnterpriseUrl").text.endswith(f"/services/Soap/c/62.0/{org15}")
     assert message.find(f"{OM}PartnerUrl").text.endswith(f"/services/Soap/u/62.0/{org15}")

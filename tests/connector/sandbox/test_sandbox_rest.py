@@ -164,7 +164,7 @@ def test_delete_then_read_is_not_found(sf):
             ["CreatedDate"],
         ),
         ({"Name": "x", "NumberOfEmployees": "many"}, "JSON_PARSER_ERROR", []),
-        ({"Name": "x", "ParentId": "not-an-id"}, "MALFORMED_ID", []),
+        ({"Name": "x", "ParentId": "not-an-id"}, "MALFORMED_ID", ["ParentId"]),
     ],
 )
 def test_bad_writes_get_salesforce_codes(sf, values, code, fields):
