@@ -51,8 +51,9 @@ def _settings(process: subprocess.Popen, timeout: float = 30) -> dict[str, str]:
     return values
 
 
-class _Crm:
-    """The driver's view of the sandbox: REST as the integration user, pages as the sales user."""
+class SandboxDriver:
+    """The driver's view of the sandbox: REST as the integration user, pages as the sales user
+    (also used by outage_bench.py)."""
 
     def __init__(self, settings: dict[str, str]) -> None:
         self.url = settings["LASTMILE_SALESFORCE_INSTANCE_URL"]
@@ -112,7 +113,7 @@ def run(rate: float = 100.0, seconds: float = 10.0) -> dict[str, Any]:
                 [LASTMILE, "serve", "--port", str(receiver_port), "--config", str(config)],
                 env=env, cwd=base, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
-            crm = _Crm(settings)
+            crm = SandboxDriver(settings)
             _wait(lambda: requests.get(receiver + "/readyz", timeout=2).ok, 30)
             count = int(rate * seconds)
             calls = [crm.create_call(f"Call {i}") for i in range(count)]

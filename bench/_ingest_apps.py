@@ -28,11 +28,10 @@ def _lastmile() -> Flask:
     """The receiver's intake path: parse, check the org and the session, store in the inbox,
     Ack (no worker). The session is checked by a stand-in for the CRM; its verdict is cached
     as the real one is, so the figures include the check."""
-    from lastmile.webhooks import create_app
-
     from lastmile.logs import configure_logging
     from lastmile.settings import Settings
     from lastmile.store import Store
+    from lastmile.webhooks import create_app
 
     settings = Settings()
     configure_logging(settings.log_level, cache=True)

@@ -24,6 +24,7 @@ ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE)]
 
 from ingest_bench import LUA, SOAP, _free_port, _wait_up, _wrk  # noqa: E402
+
 from lastmile.connector.sandbox import Sandbox  # noqa: E402
 
 LASTMILE = str(Path(sys.executable).with_name("lastmile"))

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from _e2e_latency import SandboxDriver
 from standardwebhooks import Webhook
 
 LASTMILE = str(Path(sys.executable).with_name("lastmile"))
@@ -96,24 +97,8 @@ class _Sandbox:
             self.process = None
 
 
-class _Crm:
-    """The driver's REST view of the sandbox, as the integration user."""
-
-    def __init__(self, settings: dict[str, str]) -> None:
-        self.url = settings["LASTMILE_SALESFORCE_INSTANCE_URL"]
-        self.api = self.url + "/services/data/v" + settings["LASTMILE_SALESFORCE_API_VERSION"]
-        self.http = requests.Session()
-        self.http.trust_env = False
-        self.http.verify = settings["LASTMILE_SALESFORCE_CA_BUNDLE"]
-        self.http.headers["Authorization"] = "Bearer " + settings["LASTMILE_SALESFORCE_SESSION_ID"]
-
-    def create_call(self, subject: str) -> str:
-        answer = self.http.post(
-            f"{self.api}/sobjects/Task",
-            json={"Subject": subject, "Type": "Call", "Status": "Not Started"},
-        )
-        answer.raise_for_status()
-        return answer.json()["id"]
+class _Crm(SandboxDriver):
+    """The driver's REST view of the sandbox, as the integration user, with the tasks' state."""
 
     def tasks(self) -> list[dict[str, Any]]:
         query = f"SELECT Id, Subject, {PROMPT}, {KEY} FROM Task"

@@ -57,13 +57,13 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from ruamel.yaml import YAML
+
+from lastmile import rules
 from lastmile.rules import RecordEvent, RuleSet, evaluate, load_text
 from lastmile.rules.conditions import All, Any_, Changed, Compare, Condition, Not, holds, simplify
 from lastmile.rules.ruleset import SITUATION, LoadedRule, Source
 from lastmile.rules.schema import Pack
-from ruamel.yaml import YAML
-
-from lastmile import rules
 
 try:
     import rule_engine

@@ -21,7 +21,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "scale"))
 
-from lastmile.connector.sandbox import Sandbox
 from scale_support import (
     REDIS_URL,
     Cluster,
@@ -32,6 +31,7 @@ from scale_support import (
     purge_queues,
 )
 
+from lastmile.connector.sandbox import Sandbox
 from lastmile.logs import configure_logging
 
 

@@ -26,9 +26,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from lastmile.connector.base import ApiUsage, RecordState, WriteBack, WriteResult  # noqa: E402
-from lastmile.rules.records import RecordEvent  # noqa: E402
-
 from lastmile.dispatch import EmbeddedDispatcher  # noqa: E402
+from lastmile.rules.records import RecordEvent  # noqa: E402
 from lastmile.runtime import Runtime  # noqa: E402
 from lastmile.settings import Settings  # noqa: E402
 

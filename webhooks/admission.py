@@ -11,8 +11,9 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from lastmile.rules.records import RecordEvent
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+
+from lastmile.rules.records import RecordEvent
 
 # Salesforce's own range for datetimes; also far enough from Python's limits that dates
 # worked out from an event (deadlines, due dates) cannot overflow.

@@ -8,10 +8,11 @@ from typing import Any
 
 import structlog
 from flask import Blueprint, Response, jsonify, request
-from lastmile.rules.records import RecordEvent
 from pydantic import ValidationError
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError, WebhookVerificationError
+
+from lastmile.rules.records import RecordEvent
 
 from . import admission
 from .errors import BadSettings, BadSignature, InvalidBody, InvalidEvent, NotConfigured, TooLarge

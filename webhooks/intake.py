@@ -10,10 +10,10 @@ from typing import Any, Protocol
 
 import structlog
 from flask import Request, current_app
-from lastmile.rules.records import RecordEvent
 from standardwebhooks import Webhook
 
 from lastmile.metrics import EVENTS_RECEIVED
+from lastmile.rules.records import RecordEvent
 from lastmile.settings import Settings
 
 from .errors import StoreUnavailable, WrongContentType

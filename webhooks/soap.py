@@ -30,8 +30,9 @@ from xml.etree.ElementTree import Element, ParseError
 import structlog
 from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden
 from defusedxml.ElementTree import fromstring
-from lastmile.rules.records import FieldValue, RecordEvent
 from pydantic import ValidationError
+
+from lastmile.rules.records import FieldValue, RecordEvent
 
 from . import admission
 from .admission import EARLIEST, LATEST

@@ -16,6 +16,7 @@ from xml.sax.saxutils import escape
 import defusedxml.ElementTree as SafeET
 import jwt
 import requests
+
 from lastmile.connector.base import AuthError, TransientError
 
 _SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"

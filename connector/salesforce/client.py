@@ -16,6 +16,9 @@ from typing import Any
 
 import requests
 import structlog
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceError
+
 from lastmile.connector.base import (
     ApiUsage,
     AuthError,
@@ -26,8 +29,6 @@ from lastmile.connector.base import (
 )
 from lastmile.connector.salesforce.auth import Login, Session
 from lastmile.connector.salesforce.messages import WITHHELD, field_names, without_values
-from simple_salesforce import Salesforce
-from simple_salesforce.exceptions import SalesforceError
 
 log = structlog.get_logger("connector.salesforce")
 

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from simple_salesforce import Salesforce
+
 from lastmile.connector.salesforce import GivenSession, Login, SalesforceConnector
 from lastmile.connector.salesforce.client import TrustingSession
 from lastmile.connector.sandbox import Sandbox
-from simple_salesforce import Salesforce
 
 
 class Clock:

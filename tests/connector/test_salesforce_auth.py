@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
 from lastmile.connector.base import AuthError, WriteBack
 from lastmile.connector.salesforce import (
     GivenSession,
@@ -17,7 +18,6 @@ from lastmile.connector.salesforce import (
     make_login,
 )
 from lastmile.connector.salesforce.auth import login_url_for
-
 from lastmile.settings import Settings
 
 USER, PASSWORD, TOKEN = "lastmile@example.com", "correct horse", "T0KEN"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+
 from lastmile.connector.base import TaskWrite, WriteBack
 from lastmile.connector.salesforce.client import problems_from
 from lastmile.connector.salesforce.messages import VALUE, WITHHELD, without_values

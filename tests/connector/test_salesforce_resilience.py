@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from structlog.testing import capture_logs
+
 from lastmile.connector.base import LimitExceeded, TaskWrite, TransientError, WriteBack
 from lastmile.connector.salesforce import GivenSession, PasswordLogin, SalesforceConnector
 from lastmile.connector.sandbox import Sandbox
-from structlog.testing import capture_logs
 
 PROMPT = "Lastmile_Prompt__c"
 

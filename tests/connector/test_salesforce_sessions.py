@@ -5,6 +5,7 @@ for anything else); not an API call against the daily limit."""
 from __future__ import annotations
 
 import pytest
+
 from lastmile.connector import TransientError
 from lastmile.connector.salesforce import SalesforceConnector
 from lastmile.connector.sandbox import Sandbox

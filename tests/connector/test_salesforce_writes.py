@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
+
 from lastmile.connector.base import NotFound, TaskWrite, WriteBack
 from lastmile.connector.salesforce.writer import http_date, task_body
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from fakes import INTEGRATION, Clock, FakeCrm
-from lastmile.rules import RuleSet, load_rules
 
+from lastmile.rules import RuleSet, load_rules
 from lastmile.settings import Settings
 from lastmile.store import Store
 from lastmile.worker import Worker

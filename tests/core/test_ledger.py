@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 from fakes import OPP, PERSON, FakeCrm, event
-from lastmile.rules.occasions import Observation, derive
 
+from lastmile.rules.occasions import Observation, derive
 from lastmile.store import Store
 
 T1, T2 = "00T7Q00000Lm3aBUAR", "00T7Q00000Lm3bCUAR"

@@ -10,8 +10,8 @@ from itertools import pairwise
 
 import pytest
 from fakes import PERSON, Clock, FakeCrm, event
-from lastmile.connector.base import CrmProblem, LimitExceeded, TransientError
 
+from lastmile.connector.base import CrmProblem, LimitExceeded, TransientError
 from lastmile.metrics import REGISTRY
 from lastmile.worker import APPLIED, DEAD, PAUSED, RETRY, Worker
 from lastmile.worker.breaker import CrmBreaker

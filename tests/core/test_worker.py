@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 import structlog
 from fakes import INTEGRATION, OPP, PERSON, event, permanent
-from lastmile.connector.base import CrmProblem, LimitExceeded
-from lastmile.rules import load_text
 
+from lastmile.connector.base import CrmProblem, LimitExceeded
 from lastmile.metrics import REGISTRY
+from lastmile.rules import load_text
 from lastmile.worker import (
     APPLIED,
     DEAD,

@@ -7,10 +7,10 @@ from collections.abc import Iterable
 
 import pytest
 from fakes import FakeCrm, event
-from lastmile.connector.base import RecordState
-from lastmile.connector.salesforce.writer import check_id, check_name
 from structlog.testing import capture_logs
 
+from lastmile.connector.base import RecordState
+from lastmile.connector.salesforce.writer import check_id, check_name
 from lastmile.worker import DEAD, SKIPPED
 
 NEW = {"Name": "Beleggen", "StageName": "Prospecting", "LeadSource": None, "Probability": None}

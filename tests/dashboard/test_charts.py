@@ -6,6 +6,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
+
 from lastmile.webhooks import charts
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from dashboard_support import ADMIN_TOKEN, AS_OF, BIG_TEAM, loaded_service, screenshots_dir
-from lastmile.webhooks.charts import duration, percent
 
 from lastmile.measure import digest, friction, indicators
 from lastmile.runtime import Runtime
+from lastmile.webhooks.charts import duration, percent
 
 try:
     from playwright.sync_api import Browser, Page

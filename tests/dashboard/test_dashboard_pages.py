@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from dashboard_support import ADMIN_TOKEN, ROOT, row, sample_report
 from flask import Flask
-from lastmile.rules import load_rules
-from lastmile.webhooks.dashboard import Figures, dashboard_blueprint
 
+from lastmile.rules import load_rules
 from lastmile.settings import Settings
+from lastmile.webhooks.dashboard import Figures, dashboard_blueprint
 
 BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from lastmile.webhooks.envelopes import ACK
 from waiting import wait_for
 
 from lastmile.cli.demo import Demo
+from lastmile.webhooks.envelopes import ACK
 
 PROMPT = "Lastmile_Prompt__c"
 

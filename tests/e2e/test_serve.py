@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from lastmile.connector.sandbox import Sandbox
 from standardwebhooks import Webhook
 from waiting import wait_for
+
+from lastmile.connector.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 LASTMILE = str(Path(sys.executable).with_name("lastmile"))

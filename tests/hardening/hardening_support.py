@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from lastmile.connector.salesforce import from_settings
-from lastmile.connector.sandbox import Sandbox
 
 from lastmile.cli.demo import settings_for
+from lastmile.connector.salesforce import from_settings
+from lastmile.connector.sandbox import Sandbox
 from lastmile.runtime import Runtime
 from lastmile.serving import ServingThread
 from lastmile.settings import Settings

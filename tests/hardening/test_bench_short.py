@@ -16,11 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from ingest_bench import SESSION, SOAP  # noqa: E402
-from lastmile.webhooks import create_app  # noqa: E402
 from soak_bench import soak  # noqa: E402
 
 from lastmile.settings import Settings  # noqa: E402
 from lastmile.store import Store  # noqa: E402
+from lastmile.webhooks import create_app  # noqa: E402
 
 ORG = "00D5e000000AbCdEAM"
 

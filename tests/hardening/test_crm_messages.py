@@ -5,20 +5,15 @@ taken from a text field, STRING_TOO_LONG for a task subject built from a long de
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 from pathlib import Path
 
-import pytest
 import requests
-import structlog
 from click.testing import CliRunner
 from hardening_support import TOKEN, Loop
 from waiting import wait_for
 
 from lastmile.cli.events import events
-from lastmile.logs import configure_logging
 
 MARK = "Vertrouwelijk-Pietersen-6604"  # a field value that must never be logged or shown
 
@@ -36,18 +31,6 @@ rules:
     then:
       task: {subject: "About {Description}", due_in: 2d}
 """
-
-
-@pytest.fixture
-def captured():
-    """Everything structlog and the standard library log, as text."""
-    buffer = io.StringIO()
-    configure_logging("debug", stream=buffer)
-    yield buffer
-    structlog.reset_defaults()
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if h.name == "lastmile-json"]:
-        root.removeHandler(handler)
 
 
 def test_a_value_the_crm_quotes_back_is_in_no_log_and_no_admin_answer(

@@ -15,6 +15,7 @@ from xml.sax.saxutils import escape
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from lastmile.rules.errors import RuleFileError
 from lastmile.rules.loader import load_text
 from lastmile.rules.records import RecordEvent

@@ -4,39 +4,23 @@ on the webhook endpoints, answered in the endpoint's own error format."""
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import re
 import sqlite3
 from pathlib import Path
 
 import pytest
 import requests
-import structlog
 from hardening_support import PROMPT, TOKEN, Loop, with_settings
-from lastmile.webhooks import BadSettings, create_app
 from standardwebhooks import Webhook
 from waiting import wait_for
 
-from lastmile.logs import configure_logging
 from lastmile.settings import Settings
+from lastmile.webhooks import BadSettings, create_app
 
 MARK = "Vertrouwelijk-Jansen-8731"  # a field value that must never be logged
 PASSWORD, SECURITY_TOKEN = "pw-Zeer-Geheim-2291", "tok-Onbekend-5580"
 WEBHOOK_SECRET = "whsec_" + "c2VjcmV0LW9mLXRoZS1ob29rLTEyMzQ1Njc4OTA="
-
-
-@pytest.fixture
-def captured():
-    """Everything structlog and the standard library log, as text."""
-    buffer = io.StringIO()
-    configure_logging("debug", stream=buffer)
-    yield buffer
-    structlog.reset_defaults()
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if h.name == "lastmile-json"]:
-        root.removeHandler(handler)
 
 
 def session_ids(loop: Loop) -> list[str]:

@@ -18,14 +18,14 @@ from typing import Any
 
 import requests
 from fakes import INTEGRATION, Clock, FakeCrm  # tests/fakes.py
-from lastmile.webhooks import create_app
-from lastmile.webhooks.api import api_blueprint
-from lastmile.webhooks.ops import ops_blueprint
 from standardwebhooks import Webhook
 from werkzeug.serving import make_server
 
 from lastmile.runtime import Runtime
 from lastmile.settings import Settings
+from lastmile.webhooks import create_app
+from lastmile.webhooks.api import api_blueprint
+from lastmile.webhooks.ops import ops_blueprint
 
 RULES = """\
 pack: scenario

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from click.testing import CliRunner
-from lastmile.connector.base import CrmProblem
 from measure_support import AS_OF_B, NORTH, TINY, R, World
 
 from lastmile.cli.report import deadlines, ledger, report
+from lastmile.connector.base import CrmProblem
 from lastmile.deadlines import DeadlineScheduler, run_deadlines
 from lastmile.measure import indicators
 

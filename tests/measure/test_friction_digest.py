@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from lastmile.rules import RuleSet, load_rules
 from measure_support import World, row
 from widths import columns, fitted
 
 from lastmile.cli.report import digest_cmd
 from lastmile.measure import digest, friction
+from lastmile.rules import RuleSet, load_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 QUOTES = """\

@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from lastmile.rules.occasions import Occasion
 from measure_support import AS_OF_A, AS_OF_B, E, World, row, user, world
 
 from lastmile.measure import indicators
 from lastmile.measure.indicators import figures
+from lastmile.rules.occasions import Occasion
 
 NORTH, OTHER = "Advisers North", "other"
 

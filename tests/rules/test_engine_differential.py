@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+
 from lastmile.rules import engine
 from lastmile.rules.conditions import Condition, holds, parse_condition, simplify
 from lastmile.rules.engine import Entry, Network

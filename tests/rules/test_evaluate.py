@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+
 from lastmile.rules import Decision, RecordEvent, evaluate, load_text
 from lastmile.rules.ruleset import RuleSet
 

@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from lastmile.rules.conditions import All, Changed, Compare
 from lastmile.rules.errors import Problem, RuleFileError
 from lastmile.rules.loader import load_catalog, load_rules, load_text
@@ -644,8 +645,9 @@ PARSE_SAMPLES = [
 def test_the_event_reader_gives_what_ruamels_loader_gives(text: str) -> None:
     """The rule-file reader builds from parser events; ruamel's own safe loader is the oracle
     for the data (positions are checked by every `path:line:col` test above)."""
-    from lastmile.rules.document import _plain, parse_document
     from ruamel.yaml import YAML
+
+    from lastmile.rules.document import _plain, parse_document
 
     def plain(value):
         if isinstance(value, dict):

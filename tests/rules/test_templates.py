@@ -6,6 +6,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+
 from lastmile.rules.templates import Duration, join_naturally, placeholders, render
 
 # 2026-11-23 is a Monday.

@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from lastmile.connector.sandbox import Sandbox
 from scale_support import (
     AMQP_URL,
     REDIS_URL,
@@ -16,6 +15,8 @@ from scale_support import (
     postgres_problem,
     purge_queues,
 )
+
+from lastmile.connector.sandbox import Sandbox
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from lastmile.connector.sandbox import Sandbox
 from standardwebhooks import Webhook
 
 from lastmile.celery_app import make_celery
+from lastmile.connector.sandbox import Sandbox
 from lastmile.runtime import Runtime
 from lastmile.serving import ServingThread
 from lastmile.settings import Settings

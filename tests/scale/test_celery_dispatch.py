@@ -10,13 +10,13 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from kombu import Connection
-from lastmile.rules import RecordEvent
 from scale_support import fake_crm
 
 from lastmile.celery_app import make_celery
 from lastmile.celery_dispatch import CeleryDispatcher
 from lastmile.cli.worker import worker
 from lastmile.dispatch import EmbeddedDispatcher
+from lastmile.rules import RecordEvent
 from lastmile.runtime import Runtime
 from lastmile.settings import Settings
 from lastmile.store import Store

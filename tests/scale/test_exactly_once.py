@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
-from lastmile.connector.sandbox import Sandbox
 from scale_support import Cluster, assert_exactly_once
+
+from lastmile.connector.sandbox import Sandbox
 
 LEADS = 2_000  # five events each: 10,000 unique events (and about 1,000 duplicate deliveries)
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from lastmile.connector.sandbox import Sandbox
 from scale_support import Cluster, assert_exactly_once, restart_postgres
 from waiting import wait_for
 
+from lastmile.connector.sandbox import Sandbox
 from lastmile.store.tables import inbox
 
 LEADS = 300  # 1,500 events

@@ -12,12 +12,12 @@ from flask.testing import FlaskClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lastmile"))
 from fakes import Clock, FakeCrm
-from lastmile.webhooks.envelopes import ACK
 from waiting import wait_for
 from webhook_support import ORG_ID, notification, outbound_message
 
 from lastmile.runtime import Runtime
 from lastmile.settings import Settings
+from lastmile.webhooks.envelopes import ACK
 
 TOKEN = "s3cret-admin-token"
 RULES = """

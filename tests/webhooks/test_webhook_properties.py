@@ -6,7 +6,6 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lastmile.webhooks import create_app
 from webhook_support import (
     CALL_TASK,
     NEW_OPPORTUNITY,
@@ -18,6 +17,7 @@ from webhook_support import (
 )
 
 from lastmile.settings import Settings
+from lastmile.webhooks import create_app
 
 SECRET = new_secret()
 INBOX = MemoryInbox()

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import pytest
 from fakes import SESSION_ID
-from lastmile.webhooks.salesforce import same_org
-from lastmile.webhooks.sessions import SessionCheck
 from test_webhook_salesforce import fault_of
 from webhook_support import CALL_TASK, ORG_ID, OTHER_ORG_ID, outbound_message, post_soap
+
+from lastmile.webhooks.salesforce import same_org
+from lastmile.webhooks.sessions import SessionCheck
 
 
 class Crm:

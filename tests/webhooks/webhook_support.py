@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from fakes import INTEGRATION, ORG_ID, SESSION_ID  # tests/fakes.py
 from flask import Flask
-from lastmile.rules.records import RecordEvent
-from lastmile.webhooks import create_app
 from standardwebhooks import Webhook
 
+from lastmile.rules.records import RecordEvent
 from lastmile.settings import Settings
+from lastmile.webhooks import create_app
 
 OTHER_ORG_ID = "00D7Q000009ZzZzUAK"
 

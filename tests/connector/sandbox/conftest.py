@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from lastmile.connector.sandbox import Sandbox
 from sandbox_helpers import Receiver, start, trusting
 from simple_salesforce import Salesforce
+
+from lastmile.connector.sandbox import Sandbox
 
 
 @pytest.fixture

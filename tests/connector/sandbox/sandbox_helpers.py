@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
+
 from lastmile.connector.sandbox import Sandbox
 
 ACK = (

@@ -7,6 +7,7 @@ from datetime import timedelta
 from email.utils import format_datetime
 
 import pytest
+
 from lastmile.connector.sandbox.schema import parse_datetime
 
 

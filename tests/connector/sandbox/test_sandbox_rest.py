@@ -8,15 +8,16 @@ from datetime import timedelta
 from email.utils import format_datetime
 
 import pytest
-from lastmile.connector.sandbox import Sandbox
-from lastmile.connector.sandbox.ids import to18
-from lastmile.connector.sandbox.schema import parse_datetime
 from sandbox_helpers import start, trusting
 from simple_salesforce.exceptions import (
     SalesforceGeneralError,
     SalesforceMalformedRequest,
     SalesforceResourceNotFound,
 )
+
+from lastmile.connector.sandbox import Sandbox
+from lastmile.connector.sandbox.ids import to18
+from lastmile.connector.sandbox.schema import parse_datetime
 
 SF_DATETIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$")
 PREFIXES = {"Account": "001", "Contact": "003", "Opportunity": "006", "Lead": "00Q",

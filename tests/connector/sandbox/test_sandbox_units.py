@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from lastmile.connector.sandbox.errors import SalesforceError
 from lastmile.connector.sandbox.ids import checksum, make_id, to18
 from lastmile.connector.sandbox.schema import coerce, load_schema
