@@ -129,3 +129,6 @@ def test_installed_beside_pypis_rules_both_work(wheel: Path, tmp_path: Path, nee
     )
     assert report.returncode == 0, report.stderr
     assert '"call-essentials"' in report.stdout
+    listed = _run([bin_dir / "lastmile", "events", "list", "--config", "demo/lastmile.env"], work)
+    assert listed.returncode == 0, listed.stderr
+    assert "applied" in listed.stdout  # the demo's scripted call was written back
