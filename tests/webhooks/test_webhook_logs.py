@@ -132,3 +132,26 @@ def test_the_level_filters_and_an_unknown_level_is_refused(lines):
     configure_logging("warning", stream=io.StringIO())
     with pytest.raises(ValueError, match="unknown log level"):
         configure_logging("chatty")
+
+
+def test_a_traceback_keeps_its_frames_but_not_a_message_that_may_quote_a_value(lines) -> None:
+    buffer = io.StringIO()  # `lines` restores the logging set-up afterwards
+    configure_logging("info", stream=buffer)
+    log = structlog.get_logger("test")
+    try:
+        try:
+            int("Jansen-Vertrouwelijk")
+        except ValueError as exc:
+            raise RuntimeError(f"could not read {exc}") from exc
+    except RuntimeError:
+        log.exception("processing failed")
+    logging.getLogger("lib").exception("from the standard library", exc_info=ValueError("Jansen"))
+    text = buffer.getvalue()
+    assert "Jansen" not in text
+    first, second = (json.loads(line) for line in text.splitlines())
+    assert "test_webhook_logs.py" in first["exception"]  # the frames are there
+    assert "builtins.RuntimeError (message left out" in first["exception"]
+    assert second["exception"].endswith("LASTMILE_LOG_LEVEL=debug shows it)")
+    configure_logging("debug", stream=buffer)
+    log.exception("at debug", exc_info=ValueError("Jansen-debug"))
+    assert "Jansen-debug" in buffer.getvalue().splitlines()[-1]
