@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -172,9 +172,15 @@ class _Reader:
         node = ScalarNode(
             self._tag(event), event.value, event.start_mark, event.end_mark, style=event.style
         )
-        return _plain(self.yaml.constructor.construct_object(node))
+        try:
+            return _plain(self.yaml.constructor.construct_object(node))
+        except ValueError as exc:  # a date that is no date (2026-02-30) fails in the library
+            self._refuse(
+                event,
+                f"{event.value!r} is not a valid date or time ({exc}); quote it if it is text",
+            )
 
-    def _refuse(self, event: Any, message: str) -> None:
+    def _refuse(self, event: Any, message: str) -> NoReturn:
         line, col = event.start_mark.line + 1, event.start_mark.column + 1
         raise RuleFileError([Problem(self.doc.path, line, col, message)])
 

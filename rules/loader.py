@@ -6,7 +6,7 @@ import hashlib
 import types
 import typing
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ class PackFile:
     pack: Pack
     sources: list[Source]
     test_lines: list[int]
+    # the parsed file, kept for checks that point into it (field names against a CRM schema)
+    document: Document | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -247,7 +249,7 @@ def load_catalog(paths: Iterable[str | Path], *, max_file_bytes: int = MAX_FILE_
                 )
             else:
                 first_seen[rule.id] = source
-        packs.append(PackFile(doc.path, pack, sources, _lines(doc, "tests", len(pack.tests))))
+        packs.append(PackFile(doc.path, pack, sources, _lines(doc, "tests", len(pack.tests)), doc))
     if problems:
         raise RuleFileError(problems)
     if not packs and not test_files:

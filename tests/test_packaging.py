@@ -51,6 +51,7 @@ def test_the_wheel_has_one_top_level_name_and_its_data(wheel: Path) -> None:
     for expected in (
         "lastmile/rules/__init__.py",
         "lastmile/connector/sandbox/schema.yaml",
+        "lastmile/data/standard_objects.json",
         "lastmile/connector/sandbox/templates/record.html",
         "lastmile/webhooks/templates/dashboard/base.html",
         "lastmile/webhooks/static/dashboard.css",

@@ -91,6 +91,12 @@ class SalesforceConnector:
             last_modified=parse_datetime(body.get("LastModifiedDate")),
         )
 
+    def describe(self, object: str) -> dict[str, Any]:
+        """The object's describe answer (fields, types, labels, picklist values), one call."""
+        check_name(object, "object")
+        body = self._client.call("describe", "GET", f"sobjects/{object}/describe", object=object)
+        return body if isinstance(body, dict) else {}
+
     def apply(self, writes: Sequence[WriteBack]) -> list[WriteResult]:
         return self._writer.apply(writes)
 

@@ -16,7 +16,7 @@ from .errors import SalesforceError, no_such_column, not_found
 from .ids import to18
 from .org import Org
 from .reply import Reply
-from .schema import ObjectSpec
+from .schema import TEXT_TYPES, FieldSpec, ObjectSpec
 from .soql import Query
 from .soql import parse as parse_soql
 from .soql import run as run_soql
@@ -321,10 +321,41 @@ class RestApi:
                     "unique": f.unique,
                     "idLookup": f.name == "Id" or f.external_id,
                     "defaultValue": f.default,
+                    "length": _length(f),
+                    "picklistValues": [
+                        {
+                            "active": True,
+                            "defaultValue": value == f.default,
+                            "label": value,
+                            "validFor": None,
+                            "value": value,
+                        }
+                        for value in f.values
+                    ],
+                    "restrictedPicklist": f.restricted,
+                    "referenceTo": list(f.references),
+                    "relationshipName": _relationship(f),
                 }
                 for f in spec.fields
             ],
         }
+
+
+def _length(spec: FieldSpec) -> int:
+    """Describe's `length`: characters for text types, 0 for the others (as Salesforce says)."""
+    return {"id": 18, "reference": 18, "textarea": 32000, "url": 255, "email": 80}.get(
+        spec.type, 255 if spec.type in TEXT_TYPES else 0
+    )
+
+
+def _relationship(spec: FieldSpec) -> str | None:
+    if spec.type != "reference" or spec.name == "Id":
+        return None
+    return (
+        spec.name.removesuffix("Id")
+        if spec.name.endswith("Id")
+        else spec.name.replace("__c", "__r")
+    )
 
 
 def _body(body: object) -> Mapping[str, object]:

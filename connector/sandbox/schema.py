@@ -37,6 +37,9 @@ class FieldSpec:
     default: object = None
     external_id: bool = False
     unique: bool = False
+    values: tuple[str, ...] = ()  # a picklist's values, in order
+    restricted: bool = False  # a restricted picklist refuses other values (not enforced here)
+    references: tuple[str, ...] = ()  # a reference's target objects
 
     @property
     def nillable(self) -> bool:
@@ -96,11 +99,25 @@ def _field(name: str, raw: object) -> FieldSpec:
         default=spec.get("default"),
         external_id=bool(spec.get("external_id", False)),
         unique=bool(spec.get("unique", False)),
+        values=tuple(str(v) for v in spec.get("values", ())),
+        restricted=bool(spec.get("restricted", False)),
+        references=_targets(name, spec),
     )
 
 
+def _targets(name: str, spec: dict) -> tuple[str, ...]:
+    if spec["type"] != "reference":
+        return ()
+    if "to" in spec:
+        return tuple(spec["to"])
+    if name == "OwnerId" or name.endswith("ById"):
+        return ("User",)
+    return (name.removesuffix("Id"),)
+
+
 def _system(name: str, kind: str, label: str) -> FieldSpec:
-    return FieldSpec(name, kind, label, createable=False, updateable=False)
+    references = ("User",) if kind == "reference" else ()
+    return FieldSpec(name, kind, label, createable=False, updateable=False, references=references)
 
 
 @cache
@@ -113,7 +130,7 @@ def load_schema() -> Schema:
         fields = [_system("Id", "id", f"{name} ID")]
         fields += [_field(fname, fraw) for fname, fraw in raw["fields"].items()]
         if raw.get("owned", True):
-            fields.append(FieldSpec("OwnerId", "reference", "Owner ID"))
+            fields.append(FieldSpec("OwnerId", "reference", "Owner ID", references=("User",)))
         fields += [
             _system("CreatedDate", "datetime", "Created Date"),
             _system("CreatedById", "reference", "Created By ID"),

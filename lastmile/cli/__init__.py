@@ -19,6 +19,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Everything on one machine: sandbox CRM, receiver, worker and the example rules.",
     ),
     "rules": ("lastmile.cli.rules", "rules", "Write, test and understand rule files."),
+    "schema": (
+        "lastmile.cli.schema",
+        "schema",
+        "The CRM's schema (objects, fields, picklist values), to check rules against.",
+    ),
     "serve": (
         "lastmile.cli.serve",
         "serve",

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from pydantic import ValidationError
 
-from lastmile.rules import Decision, RecordEvent, RuleFileError, evaluate, json_schema, load_catalog
+from lastmile.rules import (
+    Catalog,
+    Decision,
+    RecordEvent,
+    RuleFileError,
+    evaluate,
+    json_schema,
+    load_catalog,
+)
 from lastmile.rules.loader import MAX_FILE_BYTES
 from lastmile.rules.records import ConditionTrace
 from lastmile.rules.testing import TestResult, run_catalog
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group()
@@ -31,10 +42,24 @@ def rules(ctx: click.Context, max_file_bytes: int) -> None:
     ctx.obj = {"max_file_bytes": max_file_bytes}
 
 
-def _catalog(paths: tuple[str, ...]):
+def schema_option(f: F) -> F:
+    """`--schema PATH` (default LASTMILE_SCHEMA), passed to the command as `schema_path`."""
+    return click.option(
+        "--schema",
+        "schema_path",
+        type=click.Path(exists=True, path_type=Path),
+        envvar="LASTMILE_SCHEMA",
+        help="Check object and field names and values against the CRM's schema: a file "
+        "`lastmile schema pull` wrote, or an SFDX project directory (also LASTMILE_SCHEMA).",
+    )(f)
+
+
+def _catalog(paths: tuple[str, ...], schema_path: Path | None = None) -> Catalog:
     limit = click.get_current_context().find_object(dict) or {}
     try:
-        return load_catalog(paths, max_file_bytes=limit.get("max_file_bytes", MAX_FILE_BYTES))
+        catalog = load_catalog(paths, max_file_bytes=limit.get("max_file_bytes", MAX_FILE_BYTES))
+        if schema_path is not None:
+            _check_schema(catalog, schema_path)
     except RuleFileError as exc:
         for problem in exc.problems:
             click.echo(str(problem))
@@ -42,13 +67,29 @@ def _catalog(paths: tuple[str, ...]):
             f"{len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''} found", err=True
         )
         sys.exit(1)
+    return catalog
+
+
+def _check_schema(catalog: Catalog, schema_path: Path) -> None:
+    # Imported here: `rules check` without a schema stays as fast as it was.
+    from lastmile.rules.schema_check import check_catalog
+    from lastmile.schemas import SchemaError, load_schema
+
+    try:
+        schema = load_schema(schema_path)
+    except SchemaError as exc:
+        raise click.BadParameter(str(exc), param_hint="--schema") from None
+    problems = check_catalog(catalog, schema)
+    if problems:
+        raise RuleFileError(problems)
 
 
 @rules.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-def check(paths: tuple[str, ...]) -> None:
+@schema_option
+def check(paths: tuple[str, ...], schema_path: Path | None) -> None:
     """Validate rule files; print `path:line:col: message` for each problem (exit 1)."""
-    catalog = _catalog(paths)
+    catalog = _catalog(paths, schema_path)
     rs = catalog.ruleset
     tests = sum(len(p.pack.tests) for p in catalog.packs) + sum(
         len(f.tests) for f in catalog.test_files
@@ -57,6 +98,12 @@ def check(paths: tuple[str, ...]) -> None:
         f"ok: {len(rs.rules)} rules in {len(rs.packs)} packs, {tests} tests "
         f"(objects: {', '.join(rs.objects) or 'none'}; version {rs.version})"
     )
+    if schema_path is None:
+        click.echo(
+            "note: object and field names and values were not checked against the CRM "
+            "(give --schema or set LASTMILE_SCHEMA)",
+            err=True,
+        )
 
 
 def _print_result(result: TestResult, verbose: bool) -> None:
@@ -75,9 +122,12 @@ def _print_result(result: TestResult, verbose: bool) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("-k", "name_filter", help="Run only the tests whose name contains this text.")
 @click.option("-v", "--verbose", is_flag=True, help="List passing tests too.")
-def test_cmd(paths: tuple[str, ...], name_filter: str | None, verbose: bool) -> None:
+@schema_option
+def test_cmd(
+    paths: tuple[str, ...], name_filter: str | None, verbose: bool, schema_path: Path | None
+) -> None:
     """Run rule tests (in packs and *.test.yaml files); exit 1 if any fails."""
-    results = run_catalog(_catalog(paths), name_filter)
+    results = run_catalog(_catalog(paths, schema_path), name_filter)
     for result in results:
         _print_result(result, verbose)
     passed = sum(r.status in ("passed", "fixed") for r in results)
@@ -136,11 +186,16 @@ def _read_previous(path: str) -> dict[str, Any]:
     help="The record as last seen: a JSON object of fields (or an event whose fields to use).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the Decision as JSON.")
+@schema_option
 def explain(
-    paths: tuple[str, ...], event_path: str, previous_path: str | None, as_json: bool
+    paths: tuple[str, ...],
+    event_path: str,
+    previous_path: str | None,
+    as_json: bool,
+    schema_path: Path | None,
 ) -> None:
     """Dry run: what the rules decide for one event, and why."""
-    ruleset = _catalog(paths).ruleset
+    ruleset = _catalog(paths, schema_path).ruleset
     event = _read_event(event_path)
     previous = _read_previous(previous_path) if previous_path else None
     decision = evaluate(ruleset, event, previous, trace=not as_json)

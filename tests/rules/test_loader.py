@@ -698,3 +698,17 @@ def test_deep_nesting_is_refused_at_the_bound() -> None:
     with pytest.raises(RuleFileError) as exc:
         load_text(text, "p.yaml")
     assert exc.value.problems[0].message == f"nested deeper than {MAX_DEPTH} levels"
+
+
+def test_a_date_that_is_no_date_is_a_problem_not_a_crash() -> None:
+    assert problems_of("""\
+        pack: p
+        rules:
+          - id: close
+            object: Opportunity
+            if: {all: [{CloseDate: 2026-02-30}]}
+            then: {prompt: x}
+        """) == [
+        "pack.yaml:5:28: '2026-02-30' is not a valid date or time (day is out of range for "
+        "month); quote it if it is text"
+    ]
