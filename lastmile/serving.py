@@ -62,6 +62,8 @@ class Server:
         self.url = f"http://{host}:{self.port}"
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
+        self._stopping = threading.Lock()
+        self._stop_asked = False
 
     def run(self) -> None:
         """Serve until `stop()` (from another thread or a signal handler)."""
@@ -78,7 +80,11 @@ class Server:
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """Stop taking connections, let the requests being handled finish and their answers go
         out, then close. A request not yet handled gets no answer: its sender retries, and
-        the inbox makes a retry of a stored event a no-op."""
+        the inbox makes a retry of a stored event a no-op. Calling it again does nothing."""
+        with self._stopping:
+            if self._stop_asked:
+                return
+            self._stop_asked = True
         server = self._server
         # No new connections: the listening socket closes in the I/O thread (the trigger stays).
         server.trigger.pull_trigger(lambda: wasyncore.dispatcher.close(server))

@@ -3,12 +3,14 @@ RabbitMQ, Chromium) behaves when it is missing."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
+import structlog
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; `.ci/run` installs it
 CHROMIUM_ARGS = [
@@ -56,3 +58,16 @@ def chromium() -> Iterator[Any]:
         )
         yield browser
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_found() -> Iterator[None]:
+    """A command run in-process configures logging (`lastmile schema pull` sets the level to
+    warning): the next test gets the set-up this one found, so `capture_logs` sees info lines."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    structlog.configure(**saved)
+    root.handlers[:] = handlers
+    root.setLevel(level)
