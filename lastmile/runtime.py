@@ -79,7 +79,7 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, *, connector: Connector | None = None) -> Runtime:
         store = Store.from_settings(settings)
-        store.upgrade()
+        store.upgrade(integration_user=settings.integration_user_id)
         rules = LiveRules(rules_path(settings), max_file_bytes=settings.max_rule_file_bytes)
         crm = connector if connector is not None else connector_from_settings(settings)
         if crm is None:

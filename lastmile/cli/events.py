@@ -16,6 +16,7 @@ from rich.text import Text
 
 from lastmile.cli import screen
 from lastmile.cli.common import config_option, load_settings, open_store
+from lastmile.settings import Settings
 from lastmile.store import EventDetail, InboxRow, Store
 from lastmile.store.tables import STATUSES
 
@@ -219,7 +220,32 @@ def db() -> None:
 @config_option
 def upgrade_cmd(config_file: Path | None) -> None:
     """Create or migrate the tables to the newest schema (safe to run again)."""
-    with _store(config_file, create=True) as store:
-        store.upgrade()
+    settings = load_settings(config_file)
+    with open_store(settings, create=True) as store:
+        store.upgrade(
+            within=_within(settings),
+            integration_user=settings.integration_user_id,
+            progress=_progress,
+        )
         revision = store.revision()
     click.echo(f"database is at revision {revision}")
+
+
+def _within(settings: Settings) -> dict[str, Any] | None:
+    """The rules' deadlines, for a migration that derives occasions from the ledger (None when
+    the rules do not load: the rows are then derived again when indicators are first asked)."""
+    from lastmile.rules import RuleFileError, load_rules
+    from lastmile.runtime import rules_path
+    from lastmile.store.occasions import within_of
+
+    try:
+        path = rules_path(settings)
+        return within_of(load_rules([path], max_file_bytes=settings.max_rule_file_bytes))
+    except (RuleFileError, OSError) as exc:
+        click.echo(f"warning: rules not loaded ({type(exc).__name__}); deadlines later", err=True)
+        return None
+
+
+def _progress(what: str, done: int, of: int) -> None:
+    share = f"{100 * done // of}%" if of else "100%"
+    click.echo(f"building rows: {done:,} of {of:,} {what} ({share})", err=True)

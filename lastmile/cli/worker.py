@@ -47,7 +47,7 @@ def _check_store(settings: Settings) -> None:
     except DatabaseUrlError as exc:
         raise click.ClickException(str(exc)) from None
     try:
-        store.upgrade()
+        store.upgrade(integration_user=settings.integration_user_id)
         if store.dialect == "sqlite":
             click.echo(
                 "warning: SQLite store: run ONE worker process (--concurrency 1); "

@@ -9,17 +9,19 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+import sqlalchemy as sa
+
 from lastmile.rules import RuleSet
 from lastmile.rules.occasions import Occasion
-from lastmile.rules.records import same_value
 from lastmile.settings import Settings
-from lastmile.store import DefaultRow, InboxRow, Store
-from lastmile.worker.core import same_user
+from lastmile.store import Store
+from lastmile.store.occasions import within_of, within_text
+from lastmile.store.tables import occasions as o
 
-from .occasions import occasions
-from .teams import Teams
+from .tally import OUTCOMES, Tally, default_counts, owner_key, tallies
+from .teams import OTHER, Teams
 
-OUTCOMES = ("met_first_time", "met_after_prompt", "missed", "withdrawn", "open")
+__all__ = ["OUTCOMES", "figures", "figures_of", "indicators", "iso", "iso_week", "parse_time"]
 
 
 def utc(moment: datetime) -> datetime:
@@ -69,57 +71,75 @@ def indicators(
     """
     as_of = utc(as_of)
     teams = Teams.load(settings.teams, settings.min_group_size)
-    chosen = [
-        (o, teams.team_of(o.occasion.owner))
-        for o in occasions(
-            store, ruleset, as_of, rules=[rule] if rule else None, opened_since=since
-        )
-        if _opened_between(o.occasion.opened_at, since, until)
-    ]
-    if team is not None:
-        chosen = [(o, t) for o, t in chosen if t == team]
-    order = _rule_order(ruleset, (o.occasion.rule for o, _ in chosen), rule)
-    require = {r: _require(ruleset, r) for r in order}
+    require_all = {item.id: tuple(item.rule.then.require) for item in ruleset.rules}
+    asked = {
+        "rule": rule,
+        "since": utc(since) if since is not None else None,
+        "until": utc(until) if until is not None else None,
+        "owners": _owners(teams, team) if team is not None else None,
+        "fields": {f for fs in require_all.values() for f in fs},
+    }
+    found = tallies(store, as_of, **asked)
+    within = {r: within_text(w) for r, w in within_of(ruleset).items()}
+    stale = {r for r, used in found.within.items() if used != {within.get(r, "")}}
+    if stale:  # the rules' deadlines changed since the rows were derived
+        store.rebuild_occasions(within_of(ruleset), stale)
+        found = tallies(store, as_of, **asked)
+    order = _rule_order(ruleset, (r for _, r in found.weeks), rule)
+    require = {r: require_all.get(r, ()) for r in order}
 
-    def rows(key_name: str, key_of) -> list[dict[str, Any]]:
-        groups: dict[tuple[str, str], list[Occasion]] = {}
-        for o, t in chosen:
-            groups.setdefault((key_of(o, t), o.occasion.rule), []).append(o.occasion)
+    def rows(key_name: str, groups: dict[tuple[str, str], Tally]) -> list[dict[str, Any]]:
         return [
-            {key_name: key, **figures(r, groups[(key, r)], require[r])}
+            {key_name: key, **figures_of(r, groups[(key, r)], require[r])}
             for key in sorted({k for k, _ in groups})
             for r in order
             if (key, r) in groups
         ]
 
-    by_rule: dict[str, list[Occasion]] = {r: [] for r in order}
-    for o, _ in chosen:
-        by_rule[o.occasion.rule].append(o.occasion)
+    by_rule = {r: Tally() for r in order}
+    for (_week, r), tally in found.weeks.items():
+        by_rule[r].add(tally)
+    by_team: dict[tuple[str, str], Tally] = {}
+    for (owner, r), tally in found.owners.items():
+        by_team.setdefault((teams.team_of(owner), r), Tally()).add(tally)
     report: dict[str, Any] = {
         "as_of": iso(as_of),
-        "rules": [figures(r, by_rule[r], require[r]) for r in order],
-        "teams": rows("team", lambda _o, t: t),
-        "weeks": rows("week", lambda o, _t: iso_week(o.occasion.opened_at)),
-        "defaults": _defaults(store, ruleset, settings, teams, as_of, rule, team, since, until),
+        "rules": [figures_of(r, by_rule[r], require[r]) for r in order],
+        "teams": rows("team", by_team),
+        "weeks": rows("week", found.weeks),
+        "defaults": _defaults(
+            store, ruleset, teams, as_of, rule, team, asked["since"], asked["until"]
+        ),
     }
     if settings.person_reports:
-        report["people"] = rows("person", lambda o, _t: o.occasion.owner or "")
+        report["people"] = rows("person", found.owners)
     return report
 
 
 def figures(rule: str, occs: Sequence[Occasion], require: Sequence[str] = ()) -> dict[str, Any]:
-    """One row of the contract: counts by outcome, compliance, time to comply, fields missing."""
-    counts = {name: sum(o.outcome == name for o in occs) for name in OUTCOMES}
+    """One row of the contract from occasions (see `figures_of`)."""
+    tally = Tally()
+    for occ in occs:
+        tally.counts[occ.outcome] += 1
+        for name in occ.fields_missing:
+            tally.missing[name] = tally.missing.get(name, 0) + 1
+        if occ.outcome == "met_after_prompt":
+            tally.waits.append(occ.time_to_comply_s or 0.0)
+    return figures_of(rule, tally, require)
+
+
+def figures_of(rule: str, tally: Tally, require: Sequence[str] = ()) -> dict[str, Any]:
+    """One row of the contract: counts by outcome, compliance, time to comply, fields missing
+    (each `require` field, then any other field an occasion opened without)."""
+    counts = tally.counts
     closed = counts["met_first_time"] + counts["met_after_prompt"] + counts["missed"]
     met = counts["met_first_time"] + counts["met_after_prompt"]
-    waits = sorted(o.time_to_comply_s or 0.0 for o in occs if o.outcome == "met_after_prompt")
-    missing = {name: 0 for name in require}
-    for o in occs:
-        for name in o.fields_missing:
-            missing[name] = missing.get(name, 0) + 1
+    waits = sorted(tally.waits)
+    missing = {name: tally.missing.get(name, 0) for name in require}
+    missing.update(sorted((k, v) for k, v in tally.missing.items() if k not in missing))
     return {
         "rule": rule,
-        "occasions": len(occs),
+        "occasions": sum(counts.values()),
         **counts,
         "compliance": met / closed if closed else None,
         "time_to_comply_s": (
@@ -134,17 +154,21 @@ def figures(rule: str, occs: Sequence[Occasion], require: Sequence[str] = ()) ->
     }
 
 
+def _owners(teams: Teams, team: str) -> sa.ColumnElement[bool]:
+    """The occasion rows of a team's owners (none for a name no report may show)."""
+    if team not in teams.reportable():
+        return sa.false()
+    if team == OTHER:
+        return sa.or_(o.c.owner.is_(None), owner_key().not_in(teams.members()))
+    return owner_key().in_(teams.members(team))
+
+
 def _number(value: float) -> float | int:
     return int(value) if float(value).is_integer() else value
 
 
 def _opened_between(opened: datetime, since: datetime | None, until: datetime | None) -> bool:
     return (since is None or opened >= utc(since)) and (until is None or opened < utc(until))
-
-
-def _require(ruleset: RuleSet, rule: str) -> tuple[str, ...]:
-    item = ruleset.get(rule)
-    return tuple(item.rule.then.require) if item is not None else ()
 
 
 def _rule_order(ruleset: RuleSet, seen: Iterable[str], only: str | None) -> list[str]:
@@ -160,7 +184,6 @@ def _rule_order(ruleset: RuleSet, seen: Iterable[str], only: str | None) -> list
 def _defaults(
     store: Store,
     ruleset: RuleSet,
-    settings: Settings,
     teams: Teams,
     as_of: datetime,
     rule: str | None,
@@ -169,25 +192,15 @@ def _defaults(
     until: datetime | None,
 ) -> list[dict[str, Any]]:
     """Per rule and field: defaults applied by `as_of`, and how many a person changed since."""
-    applied = [
-        d
-        for d in store.defaults_applied()
-        if d.occurred_at <= as_of
-        and (rule is None or d.rule == rule)
-        and _opened_between(d.occurred_at, since, until)
-    ]
-    histories: dict[tuple[str, str], list[InboxRow]] = {}
     counts: dict[tuple[str, str], list[int]] = {}
-    for d in applied:
-        key = (d.object, d.record_id)
-        if key not in histories:
-            histories[key] = store.history(*key)
-        history = histories[key]
-        if team is not None and _team_at(history, d, teams) != team:
+    for r, f, owner, n, changed in default_counts(
+        store, as_of, rule=rule, since=since, until=until
+    ):
+        if team is not None and teams.team_of(owner) != team:
             continue
-        tally = counts.setdefault((d.rule, d.field), [0, 0])
-        tally[0] += 1
-        tally[1] += _overridden(history, d, as_of, settings.integration_user_id)
+        tally = counts.setdefault((r, f), [0, 0])
+        tally[0] += n
+        tally[1] += changed
     order = {item.id: n for n, item in enumerate(ruleset.rules)}
     return [
         {
@@ -201,25 +214,3 @@ def _defaults(
             counts.items(), key=lambda kv: (order.get(kv[0][0], len(order)), kv[0])
         )
     ]
-
-
-def _team_at(history: list[InboxRow], d: DefaultRow, teams: Teams) -> str:
-    row = next((r for r in history if r.id == d.inbox_id), None)
-    owner = (row.fields_seen or {}).get("OwnerId") if row is not None else None
-    return teams.team_of(owner if isinstance(owner, str) else None)
-
-
-def _overridden(
-    history: list[InboxRow], d: DefaultRow, as_of: datetime, integration_user: str | None
-) -> bool:
-    """A later event (by `as_of`) of a known person, not the integration user, carries another
-    value in the field. Events whose actor is unknown cannot say a person did it."""
-    for row in history:
-        if (row.occurred_at, row.id) <= (d.occurred_at, d.inbox_id) or row.occurred_at > as_of:
-            continue
-        event = row.event
-        if event.actor is None or same_user(event.actor, integration_user):
-            continue
-        if d.field in event.fields and not same_value(event.fields[d.field], d.value):
-            return True
-    return False

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from lastmile.rules import RuleSet
-from lastmile.rules.occasions import Observation, Occasion, derive
-from lastmile.rules.templates import Duration
+from lastmile.rules.occasions import Occasion, derive
 
 from ..store import ObservationRow, Store
+from ..store.occasions import as_observation, within_of
+
+__all__ = ["RecordOccasion", "occasions", "occasions_of", "within_of"]
 
 
 @dataclass(frozen=True)
@@ -26,11 +28,6 @@ class RecordOccasion:
     record_id: str
     opened_inbox_id: int
     occasion: Occasion
-
-
-def within_of(ruleset: RuleSet) -> dict[str, Duration | None]:
-    """Each rule's deadline. A rule no longer loaded has none: its occasions stay open."""
-    return {item.id: item.rule.then.within for item in ruleset.rules}
 
 
 def occasions(
@@ -65,19 +62,7 @@ def occasions_of(
     result: list[RecordOccasion] = []
     for (obj, record_id), observed in by_record.items():
         inbox_of = {(r.event_id, r.rule): r.inbox_id for r in observed}
-        for occ in derive((_observation(r) for r in observed), within, as_of):
+        for occ in derive((as_observation(r) for r in observed), within, as_of):
             result.append(RecordOccasion(obj, record_id, inbox_of[(occ.opened_by, occ.rule)], occ))
     result.sort(key=lambda o: (o.occasion.opened_at, o.occasion.rule, o.object, o.record_id))
     return result
-
-
-def _observation(row: ObservationRow) -> Observation:
-    return Observation(
-        event_id=row.event_id,
-        occurred_at=row.occurred_at,
-        rule=row.rule,
-        matched=row.matched,
-        situation=row.situation,
-        missing=tuple(row.missing),
-        owner=row.owner,
-    )

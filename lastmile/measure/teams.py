@@ -73,6 +73,10 @@ class Teams:
             return OTHER
         return self._members.get(user_key(owner), OTHER)
 
+    def members(self, team: str | None = None) -> list[str]:
+        """The user keys (15-character ids) of a reportable team, or of every such team."""
+        return sorted(k for k, name in self._members.items() if team is None or name == team)
+
     def reportable(self) -> tuple[str, ...]:
         """Every team name a report may show: the big teams and `other`."""
         return (*self.names, OTHER)

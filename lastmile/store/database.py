@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from importlib import resources
 from pathlib import Path
@@ -179,9 +179,19 @@ class Database:
             from sqlalchemy.dialects.sqlite import insert
         return insert(table)
 
-    def upgrade(self) -> None:
-        """Apply the Alembic migrations up to the newest (a no-op when already there)."""
+    def upgrade(
+        self,
+        within: Mapping[str, Any] | None = None,
+        integration_user: str | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> None:
+        """Apply the Alembic migrations up to the newest (a no-op when already there). A
+        migration that builds rows from the ledger uses the rules' `within` (rule -> Duration)
+        and the integration user's id, and reports `progress(what, done, of)`."""
         config = Config()
+        config.attributes.update(
+            within=within, integration_user=integration_user, progress=progress
+        )
         location = str(resources.files("lastmile") / "migrations")
         config.set_main_option("script_location", location.replace("%", "%%"))
         with self.writing() as conn:

@@ -8,6 +8,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from . import defaults as kept_defaults
+from . import occasions as kept
 from .inbox import Inbox, _row
 from .models import Completion, DefaultRow, InboxRow, ObservationRow, Snapshot, TaskRow
 from .tables import (
@@ -110,7 +112,10 @@ class Store(Inbox):
                     )
                 )
             self._insert_new(conn, observations, [_observation(o) for o in done.revised])
+            if done.observations or done.revised:
+                kept.rederive(conn, marked.object, marked.record_id, done.within)
             self._insert_new(conn, defaults_applied, [vars(d) for d in done.defaults])
+            kept_defaults.refresh(conn, marked.object, marked.record_id, done.integration_user)
             self._insert_new(conn, tasks, [vars(t) for t in done.tasks])
             self._log_writes(conn, inbox_id, done.writes)
             if done.snapshot is not None:
@@ -163,6 +168,17 @@ class Store(Inbox):
         with self.reading() as conn:
             rows = [{k: v for k, v in r._mapping.items() if k != "id"} for r in conn.execute(query)]
         return [ObservationRow(**{**r, "missing": tuple(r["missing"])}) for r in rows]
+
+    def rebuild_occasions(
+        self,
+        within: kept.Within,
+        rules: Sequence[str] | None = None,
+        progress: kept.Progress | None = None,
+    ) -> int:
+        """Derive the occasion rows again from the ledger (of `rules` only, when given), with
+        these deadlines: when the rules' `within` changed. How many rows there are now."""
+        with self.writing() as conn:
+            return kept.rebuild(conn, within, rules, progress)
 
     def defaults_applied(self) -> list[DefaultRow]:
         with self.reading() as conn:
@@ -238,6 +254,12 @@ class Store(Inbox):
         )
         counts: dict[str, int] = {}
         with self.writing() as conn:
+            touched = conn.execute(
+                sa.select(observations.c.object, observations.c.record_id)
+                .where(observations.c.occurred_at < before)
+                .distinct()
+            ).all()
+            within = kept.within_kept(conn)
             for name, table, when in (
                 ("observations", observations, observations.c.occurred_at),
                 ("defaults", defaults_applied, defaults_applied.c.occurred_at),
@@ -245,9 +267,12 @@ class Store(Inbox):
                 ("deadline_actions", deadline_actions, deadline_actions.c.deadline),
             ):
                 counts[name] = conn.execute(table.delete().where(when < before)).rowcount
+            # What is left of those records' events says what their occasions are now.
+            for object, record_id in touched:
+                kept.rederive(conn, object, record_id, within)
             # Ledger rows are keyed to their inbox row; one that is kept keeps its event too.
-            kept = [sa.select(t.c.inbox_id) for t in (observations, defaults_applied, tasks)]
-            removable = done_old.where(*(inbox.c.id.not_in(k) for k in kept))
+            in_use = [sa.select(t.c.inbox_id) for t in (observations, defaults_applied, tasks)]
+            removable = done_old.where(*(inbox.c.id.not_in(k) for k in in_use))
             ids = list(conn.execute(removable).scalars())
             counts["writebacks"] = counts["inbox"] = 0
             for start in range(0, len(ids), 500):  # SQLite limits bound parameters

@@ -9,6 +9,7 @@ from typing import Any
 
 from lastmile.rules import RecordEvent
 from lastmile.rules.records import FieldValue
+from lastmile.rules.templates import Duration
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,8 @@ class DefaultRow:
     rule: str
     field: str
     value: FieldValue
+    owner: str | None = None  # kept by the store (store/defaults.py)
+    overridden_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,11 @@ class Completion:
     # Observations of later events of the record, worked out again because a late event now
     # precedes them: they replace what is stored for those events.
     revised: tuple[ObservationRow, ...] = ()
+    # Each rule's `within` as the worker's rules say: the record's occasion rows are derived
+    # again with it (a rule missing here has no deadline).
+    within: Mapping[str, Duration | None] = field(default_factory=dict)
+    # Whose changes to a defaulted field are not a person's.
+    integration_user: str | None = None
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,10 @@ defaults_applied = sa.Table(
     sa.Column("rule", sa.String(128), nullable=False),  # the first matched rule naming the field
     sa.Column("field", sa.String(128), nullable=False),
     sa.Column("value", sa.JSON),
+    # Kept up to date as the record's events come in (issue 17): the record's owner in that
+    # event, and when a person (not the integration user) first gave the field another value.
+    sa.Column("owner", sa.String(64)),
+    sa.Column("overridden_at", UTCDateTime),
     sa.UniqueConstraint("inbox_id", "field", name="uq_default_event_field"),
     sa.Index("ix_default_record", "object", "record_id"),
 )
@@ -165,4 +169,45 @@ deadline_actions = sa.Table(
     sa.Column("problem", sa.Text),  # CRM codes and messages, never field values
     sa.Column("acted_at", UTCDateTime, nullable=False),
     sa.Index("ix_deadline_action_deadline", "deadline"),
+)
+
+# Occasions kept as rows (issue 17): each record's occasions derived from its observations as if
+# every event had arrived, re-derived whenever one is recorded. `outcome` and `closed_at` are the
+# final ones; the outcome at any `as_of` follows from the times (see store/occasions.py), so an
+# indicator for any `as_of` is one aggregate query.
+occasions = sa.Table(
+    "occasions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("object", sa.String(80), nullable=False),
+    sa.Column("record_id", sa.String(64), nullable=False),
+    sa.Column("rule", sa.String(128), nullable=False),
+    sa.Column("opened_event_id", sa.String(255), nullable=False),
+    sa.Column("opened_inbox_id", sa.Integer, nullable=False),
+    sa.Column("owner", sa.String(64)),
+    sa.Column("opened_at", UTCDateTime, nullable=False),
+    sa.Column("opened_week", sa.String(8), nullable=False),  # ISO week (UTC), e.g. 2026-W46
+    sa.Column("deadline", UTCDateTime),
+    sa.Column("within", sa.String(64), nullable=False),  # the rule's `within` used ("": none)
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("closed_at", UTCDateTime),
+    sa.Column("missed_from", UTCDateTime),  # from this `as_of` on it counts as missed
+    sa.Column("time_to_comply_s", sa.Float),
+    sa.Column("fields_missing", sa.Text, nullable=False),  # "|A|B|": the empty `require` fields
+    sa.Column("rules_version", sa.String(64)),
+    sa.Index("ix_occasion_record", "object", "record_id"),
+    # Every column the indicators read: their scans read this narrow index, not the rows.
+    sa.Index(
+        "ix_occasion_figures",
+        "rule",
+        "owner",
+        "opened_week",
+        "opened_at",
+        "outcome",
+        "closed_at",
+        "missed_from",
+        "within",
+        "fields_missing",
+        "time_to_comply_s",
+    ),
 )

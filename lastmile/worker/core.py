@@ -23,6 +23,8 @@ from lastmile.rules.records import FieldValue
 from ..metrics import EVENTS_PROCESSED, PROCESSING_SECONDS, RULE_FIRINGS
 from ..settings import Settings
 from ..store import Completion, InboxRow, ObservationRow, Snapshot, Store, WriteLog
+from ..store.occasions import within_of
+from ..users import same_user
 from .breaker import CrmBreaker, crm_unavailable
 from .locks import LocalRecordLocks, RecordLocks
 from .writeback import PermanentFailure, Plan, apply_plan, describe_problems
@@ -43,15 +45,6 @@ SKIPPED = "skipped"  # done, dead, leased by another worker, or not due yet
 UNKNOWN = "unknown"  # no such inbox row
 
 _METRIC_OUTCOME = {APPLIED: "applied", NOTHING: "nothing", RETRY: "failed", DEAD: "dead"}
-
-
-def same_user(a: str | None, b: str | None) -> bool:
-    """Salesforce ids: a 15-character id and its 18-character form name the same user."""
-    if not a or not b:
-        return False
-    if len(a) in (15, 18) and len(b) in (15, 18):
-        return a[:15] == b[:15]
-    return a == b
 
 
 @dataclass
@@ -247,6 +240,8 @@ class Worker:
         return Completion(
             outcome=outcome,
             rules_version=ruleset.version,
+            within=within_of(ruleset),
+            integration_user=self.settings.integration_user_id,
             fields_seen=seen,
             fields_written=written,
             observations=observations,
@@ -295,6 +290,8 @@ class Worker:
         return Completion(
             outcome=LATE,
             rules_version=ruleset.version,
+            within=within_of(ruleset),
+            integration_user=self.settings.integration_user_id,
             fields_seen=late_seen,
             fields_written={},
             observations=mine,
