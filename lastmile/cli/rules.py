@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -154,8 +155,14 @@ def _read_json(path: str, what: str) -> Any:
 
 
 def _read_event(path: str) -> RecordEvent:
+    """The event in `path`; as in rule tests, `id` may be left out, and `occurred_at` (then
+    the event happens now, which due dates count from)."""
+    data = _read_json(path, "--event")
+    if isinstance(data, dict):
+        data.setdefault("id", "explain")
+        data.setdefault("occurred_at", datetime.now(UTC).isoformat())
     try:
-        return RecordEvent.model_validate(_read_json(path, "--event"))
+        return RecordEvent.model_validate(data)
     except ValidationError as exc:
         lines = [
             f"{path}: {'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors()

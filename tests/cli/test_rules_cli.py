@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import jsonschema
@@ -268,3 +269,17 @@ def test_a_file_over_the_size_limit_is_refused_unread(tmp_path: Path, monkeypatc
     assert f"{big}:1:1: file is {big.stat().st_size} bytes; the limit is 1000" in result.output
     monkeypatch.delenv("LASTMILE_MAX_RULE_FILE_BYTES")
     assert run("rules", "--max-file-bytes", "1000", "check", str(big)).exit_code == 1
+
+
+def test_explain_takes_an_event_without_id_or_time_as_rule_tests_do(tmp_path: Path, pack: Path):
+    path = write_event(tmp_path)
+    event = json.loads(path.read_text())
+    del event["id"], event["occurred_at"]
+    path.write_text(json.dumps(event))
+    before = datetime.now(UTC).date()
+    result = run("rules", "explain", str(pack), "--event", str(path), "--json")
+    assert result.exit_code == 0, result.output
+    decision = json.loads(result.output)
+    assert decision["matched"] == ["closed-won-essentials", "follow-up-after-close"]
+    (task,) = decision["tasks"]
+    assert date.fromisoformat(task["due"]) > before  # 2 business days from now
