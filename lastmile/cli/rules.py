@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 from pydantic import ValidationError
 
+from lastmile.cli.problems import format_option, print_problems
 from lastmile.rules import (
     Catalog,
     Decision,
@@ -55,18 +56,17 @@ def schema_option(f: F) -> F:
     )(f)
 
 
-def _catalog(paths: tuple[str, ...], schema_path: Path | None = None) -> Catalog:
+def _catalog(
+    paths: tuple[str, ...], schema_path: Path | None = None, fmt: str = "short"
+) -> Catalog:
     limit = click.get_current_context().find_object(dict) or {}
     try:
         catalog = load_catalog(paths, max_file_bytes=limit.get("max_file_bytes", MAX_FILE_BYTES))
         if schema_path is not None:
             _check_schema(catalog, schema_path)
     except RuleFileError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem))
-        click.echo(
-            f"{len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''} found", err=True
-        )
+        problems = sorted(exc.problems, key=lambda p: (p.path, p.line, p.column))
+        print_problems(problems, fmt)
         sys.exit(1)
     return catalog
 
@@ -88,13 +88,18 @@ def _check_schema(catalog: Catalog, schema_path: Path) -> None:
 @rules.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @schema_option
-def check(paths: tuple[str, ...], schema_path: Path | None) -> None:
+@format_option()
+def check(paths: tuple[str, ...], schema_path: Path | None, fmt: str) -> None:
     """Validate rule files; print `path:line:col: message` for each problem (exit 1)."""
-    catalog = _catalog(paths, schema_path)
+    catalog = _catalog(paths, schema_path, fmt)
     rs = catalog.ruleset
     tests = sum(len(p.pack.tests) for p in catalog.packs) + sum(
         len(f.tests) for f in catalog.test_files
     )
+    if fmt == "json":
+        counts = {"rules": len(rs.rules), "packs": len(rs.packs), "tests": tests}
+        click.echo(json.dumps({"problems": [], **counts, "version": rs.version}, indent=2))
+        return
     click.echo(
         f"ok: {len(rs.rules)} rules in {len(rs.packs)} packs, {tests} tests "
         f"(objects: {', '.join(rs.objects) or 'none'}; version {rs.version})"

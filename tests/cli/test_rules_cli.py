@@ -283,3 +283,49 @@ def test_explain_takes_an_event_without_id_or_time_as_rule_tests_do(tmp_path: Pa
     assert decision["matched"] == ["closed-won-essentials", "follow-up-after-close"]
     (task,) = decision["tasks"]
     assert date.fromisoformat(task["due"]) > before  # 2 business days from now
+
+
+BAD_OPERATOR = """\
+pack: p
+rules:
+  - id: x
+    object: Task
+    if:
+      all:
+        - Status: {equal: Completed}
+    then: {require: [A]}
+"""
+
+
+def test_check_quotes_the_line_with_a_caret_under_the_column(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD_OPERATOR)
+    result = run("rules", "check", str(bad))
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{bad}:7:20: rule 'x': unknown operator 'equal'; did you mean 'equals'?",
+        " 7 |         - Status: {equal: Completed}",
+        "   |                    ^",
+    ]
+    short = run("rules", "check", "--format", "short", str(bad))
+    assert short.stdout.splitlines() == [result.stdout.splitlines()[0]]
+
+
+def test_check_as_json_for_ci_and_editors(tmp_path: Path, pack: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD_OPERATOR)
+    result = run("rules", "check", "--format", "json", str(bad))
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == {
+        "problems": [
+            {
+                "path": str(bad),
+                "line": 7,
+                "column": 20,
+                "rule": "x",
+                "message": "unknown operator 'equal'; did you mean 'equals'?",
+            }
+        ]
+    }
+    clean = json.loads(run("rules", "check", "--format", "json", str(pack)).stdout)
+    assert clean["problems"] == [] and clean["rules"] == 3 and clean["packs"] == 1

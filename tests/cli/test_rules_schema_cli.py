@@ -48,7 +48,7 @@ def test_rules_on_a_real_sfdx_project_check_clean(tmp_path: Path) -> None:
 
 def test_a_misspelt_custom_field_and_a_wrong_picklist_value(tmp_path: Path) -> None:
     pack = write_pack(tmp_path, status="Availble", require="Date_Listd__c")
-    result = run("rules", "check", str(pack), "--schema", str(DREAMHOUSE))
+    result = run("rules", "check", "--format", "short", str(pack), "--schema", str(DREAMHOUSE))
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
         f"{pack}:7:22: rule 'listing-essentials': 'Availble' is not a value of the Status__c "
