@@ -15,6 +15,7 @@ from flask import Flask
 
 from lastmile.connector.base import Connector
 from lastmile.dispatch import EmbeddedDispatcher
+from lastmile.field_types import FieldTypes
 from lastmile.reload import LiveRules
 from lastmile.settings import Settings
 from lastmile.store import Store
@@ -65,6 +66,18 @@ def _dispatcher(
     return EmbeddedDispatcher(worker, store, threads=settings.worker_threads)
 
 
+def _field_types(settings: Settings, crm: Connector) -> FieldTypes:
+    """Outbound Message values read by type: from LASTMILE_SCHEMA, else the CRM's describe."""
+    if settings.crm_schema is not None:
+        from lastmile.schemas import SchemaError, load_schema
+
+        try:
+            return FieldTypes(schema=load_schema(settings.crm_schema))
+        except SchemaError as exc:
+            raise ConfigError(f"LASTMILE_SCHEMA: {exc}") from None
+    return FieldTypes(describe=getattr(crm, "describe", None))
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -73,6 +86,7 @@ class Runtime:
     connector: Connector
     worker: Worker
     dispatcher: EmbeddedDispatcher | CeleryDispatcher
+    field_types: FieldTypes = field(default_factory=FieldTypes)
     _started: bool = field(default=False, repr=False)
     _deadlines: Any = field(default=None, repr=False)
 
@@ -89,7 +103,8 @@ class Runtime:
                 "settings); `lastmile sandbox` prints settings for a local sandbox CRM"
             )
         worker = Worker(store, rules, crm, settings, locks=record_locks(store.engine))
-        return cls(settings, store, rules, crm, worker, _dispatcher(settings, worker, store))
+        dispatcher = _dispatcher(settings, worker, store)
+        return cls(settings, store, rules, crm, worker, dispatcher, _field_types(settings, crm))
 
     def dispatch(self, ids: Sequence[int]) -> None:
         self.dispatcher.dispatch(list(ids))
@@ -99,6 +114,7 @@ class Runtime:
         run left pending)."""
         if not self._started:
             self.rules.start()
+            self.field_types.start(self.rules().objects)
             self.dispatcher.start()
             if not self.settings.broker_url:  # at scale, Celery beat runs the deadlines
                 from lastmile.deadlines import scheduler_for
@@ -114,6 +130,7 @@ class Runtime:
                 self._deadlines.stop()
                 self._deadlines = None
             self.dispatcher.stop(timeout)
+            self.field_types.stop()
             self.rules.stop()
             self._started = False
 
@@ -129,5 +146,6 @@ class Runtime:
             blueprints=(ops_blueprint(self), api_blueprint(self), dashboard_blueprint(self)),
             dispatch=self.dispatch,
             sessions=self.connector.session_owner,
+            field_types=self.field_types,
             **extra,
         )

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -78,6 +78,11 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = 1_000_000
     max_rule_file_bytes: int = Field(default=1_000_000, ge=1)  # larger rule files: refused unread
+    # The CRM's schema (a `lastmile schema pull` file or an SFDX project): rules are checked
+    # against it, and Outbound Message values read by its field types (else by describe).
+    crm_schema: Path | None = Field(
+        default=None, validation_alias=AliasChoices("crm_schema", "LASTMILE_SCHEMA")
+    )
     max_json_depth: int = 32
     # Per source address on each webhook endpoint (flask-limiter notation, "10/second;600/minute");
     # empty: no limit. Counted in this process unless the storage is shared ("redis://host:6379").
@@ -107,6 +112,14 @@ class Settings(BaseSettings):
     )
 
 
+def _env_name(field: str) -> str:
+    """The variable a setting is read from: LASTMILE_<NAME>, or the one its alias names."""
+    alias = Settings.model_fields[field].validation_alias
+    names = alias.choices if isinstance(alias, AliasChoices) else []
+    given = [n for n in names if isinstance(n, str) and n.startswith("LASTMILE_")]
+    return given[0] if given else f"LASTMILE_{field.upper()}"
+
+
 def _reveal(value: object) -> str:
     return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
 
@@ -123,5 +136,5 @@ def env_lines(settings: Settings) -> list[str]:
         elif isinstance(value, bool):
             value = "on" if value else "off"
         if value is not None:
-            lines.append(f"LASTMILE_{name.upper()}={value}")
+            lines.append(f"{_env_name(name)}={value}")
     return lines

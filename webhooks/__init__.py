@@ -31,6 +31,7 @@ from .errors import (
 )
 from .intake import Inbox, Intake
 from .sessions import SessionCheck, SessionLookup
+from .soap import FieldTypes
 
 __all__ = ["BadSettings", "WebhookError", "create_app"]
 
@@ -47,13 +48,15 @@ def create_app(
     blueprints: Iterable[Blueprint] = (),
     dispatch: Callable[[list[int]], Any] | None = None,
     sessions: SessionLookup | None = None,
+    field_types: FieldTypes | None = None,
 ) -> Flask:
     """Build the receiver: `/webhooks/salesforce`, `/webhooks/events`, plus `blueprints`.
 
     `inbox.add(events)` stores durably and returns (inbox id, new?) per event; `dispatch` is
     called with the new inbox ids once they are stored; `sessions` names the owner of an
-    Outbound Message's SessionId (the CRM connector's `session_owner`). Raises `BadSettings`
-    for a webhook secret that cannot be used.
+    Outbound Message's SessionId (the CRM connector's `session_owner`); `field_types` the
+    CRM's field types, to read Outbound Message values by type. Raises `BadSettings` for a
+    webhook secret that cannot be used.
     """
     app = Flask(__name__)
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
@@ -64,6 +67,7 @@ def create_app(
         "dispatch": dispatch,
         "intake": intake,
         "sessions": SessionCheck(sessions) if sessions is not None else None,
+        "field_types": field_types,
     }
     if not settings.salesforce_org_ids:
         log.warning("salesforce_not_configured", hint="LASTMILE_SALESFORCE_ORG_IDS is empty")

@@ -185,6 +185,8 @@ def ops_blueprint(runtime: Any) -> Blueprint:
                 "rejected": shown,
             },
             "crm": crm.state(detail=detail),
+            # Outbound Message values read by their fields' types (else by their look).
+            "values": runtime.field_types.state(),
             "problems": problems,
         }
         return jsonify(body), 200 if not problems else 503

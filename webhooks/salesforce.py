@@ -79,7 +79,8 @@ def _receive(token: str | None) -> Response:
         _check_token(
             token, [t.get_secret_value() for t in intake.settings.salesforce_outbound_tokens]
         )
-    events = soap.to_events(message, received_at=received_at)
+    types = current_app.extensions["lastmile"].get("field_types")
+    events = soap.to_events(message, received_at=received_at, types=types)
     intake.store(events)
     return Response(envelopes.ACK, 200, content_type=envelopes.CONTENT_TYPE)
 

@@ -16,13 +16,17 @@ same record (the worker compares the two):
   and the standard reference fields (`OwnerId`, `WhatId`, ...: names ending in `Id`).
 
 A text field whose whole value is exactly such a number or boolean is read as one: without the
-object's describe there is no telling them apart.
+object's describe there is no telling them apart. With it (`FieldTypes`: a field name -> its
+Salesforce type, for one object), each value is read by its field's type: text stays text
+(`2026` in a text field is the string "2026"), and only number, currency, percent, boolean and
+datetime fields are converted.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from xml.etree.ElementTree import Element, ParseError
@@ -98,14 +102,23 @@ def parse_message(body: bytes, *, max_notifications: int) -> OutboundMessage:
     return OutboundMessage(organization_id.strip(), tuple(items), session_id)
 
 
-def to_events(message: OutboundMessage, *, received_at: datetime) -> list[RecordEvent]:
-    """One RecordEvent per notification; raise `InvalidEvent` listing every invalid one."""
+# The field types of an object, by its name and the fields a message carries (None: not known;
+# the lookup may note the fields it did not know, to learn them later).
+FieldTypes = Callable[[str, Iterable[str]], Mapping[str, str] | None]
+_NUMBERS = frozenset({"double", "currency", "percent"})
+
+
+def to_events(
+    message: OutboundMessage, *, received_at: datetime, types: FieldTypes | None = None
+) -> list[RecordEvent]:
+    """One RecordEvent per notification, its values read by their fields' `types` where known;
+    raise `InvalidEvent` listing every invalid one."""
     events: list[RecordEvent] = []
     problems: list[dict[str, str]] = []
     for number, notification in enumerate(message.notifications, start=1):
         where = f"Notification {number}"
         try:
-            event = _event(notification, received_at)
+            event = _event(notification, received_at, types)
         except InvalidBody as exc:
             problems.append({"loc": where, "message": exc.message})
             continue
@@ -155,7 +168,7 @@ def _soap_loc(where: str, loc: tuple[str | int, ...]) -> str:
     return ".".join([where, *parts])[:200]
 
 
-def _event(notification: Element, received_at: datetime) -> RecordEvent:
+def _event(notification: Element, received_at: datetime, types: FieldTypes | None) -> RecordEvent:
     notification_id = _text(notification.find(f"{{{OUTBOUND}}}Id"))
     if not notification_id:
         raise InvalidBody("no notification Id")
@@ -165,7 +178,8 @@ def _event(notification: Element, received_at: datetime) -> RecordEvent:
     xsi_type = sobject.get(f"{{{XSI}}}type")
     if not xsi_type:
         raise InvalidBody("the sObject has no xsi:type")
-    fields = read_fields(sobject)
+    object_name = xsi_type.rpartition(":")[2]
+    fields = read_fields(sobject, object_name, types)
     record_id = fields.get("Id")
     if not isinstance(record_id, str) or not record_id:
         raise InvalidBody("the sObject has no Id")
@@ -176,7 +190,7 @@ def _event(notification: Element, received_at: datetime) -> RecordEvent:
     return RecordEvent(
         id=EVENT_ID_PREFIX + notification_id.strip(),
         source="salesforce",
-        object=xsi_type.rpartition(":")[2],
+        object=object_name,
         record_id=record_id,
         kind="created" if created is not None and created == modified else "updated",
         occurred_at=modified or received_at,
@@ -185,24 +199,48 @@ def _event(notification: Element, received_at: datetime) -> RecordEvent:
     )
 
 
-def read_fields(sobject: Element) -> dict[str, FieldValue]:
+def read_fields(
+    sobject: Element, object_name: str = "", types: FieldTypes | None = None
+) -> dict[str, FieldValue]:
     """The sObject's fields by API name, values converted as the module docstring says.
 
     Elements outside the sObject namespace, and nested ones (no flat field), are skipped.
     """
-    fields: dict[str, FieldValue] = {}
     prefix = f"{{{SOBJECT}}}"
-    for child in sobject:
-        if not isinstance(child.tag, str) or not child.tag.startswith(prefix) or len(child):
-            continue
-        name = child.tag[len(prefix) :]
+    children = [
+        (child.tag[len(prefix) :], child)
+        for child in sobject
+        if isinstance(child.tag, str) and child.tag.startswith(prefix) and not len(child)
+    ]
+    kinds = types(object_name, [name for name, _ in children]) if types else None
+    fields: dict[str, FieldValue] = {}
+    for name, child in children:
+        kind = kinds.get(name) if kinds is not None else None
         if child.get(f"{{{XSI}}}nil") in ("true", "1"):
             fields[name] = None
+        elif kind is not None:
+            fields[name] = typed(child.text or "", kind)
         elif name.endswith("Id"):  # an id is text, even one that looks like a number
             fields[name] = child.text or ""
         else:
             fields[name] = convert(child.text or "")
     return fields
+
+
+def typed(text: str, kind: str) -> FieldValue:
+    """One field's text read by its Salesforce type, as the REST API gives it; text that does
+    not fit the type stays text (the worker's reads agree, and rules compare what they get)."""
+    if kind == "boolean" and text in ("true", "false"):
+        return text == "true"
+    if kind == "int" and _INT.fullmatch(text) and len(text) <= 19:
+        return int(text)
+    if kind in _NUMBERS and (_INT.fullmatch(text) or _FLOAT.fullmatch(text)):
+        number = float(text)
+        return number if math.isfinite(number) else text
+    if kind == "datetime" and _DATETIME.fullmatch(text):
+        moment = _parse_datetime(text)
+        return rest_datetime(moment) if moment is not None else text
+    return text
 
 
 def convert(text: str) -> FieldValue:

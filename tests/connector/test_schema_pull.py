@@ -74,7 +74,9 @@ def test_a_misspelt_stage_is_caught_with_the_pulled_schema(
         "    if: {all: [{StageName: Closed Wonn}]}\n    then: {require: [NextStpe]}\n",
         encoding="utf-8",
     )
-    checked = run(sandbox, "rules", "check", str(pack), "--schema", str(output))
+    checked = run(
+        sandbox, "rules", "check", "--format", "short", str(pack), "--schema", str(output)
+    )
     assert checked.exit_code == 1
     assert checked.stdout.splitlines() == [
         f"{pack}:5:28: rule 'won': 'Closed Wonn' is not a value of the StageName picklist; "

@@ -256,3 +256,30 @@ def test_slow_clients_do_not_starve_the_receiver(served: Served) -> None:
     finally:
         for sock in trickling:
             sock.close()
+
+
+def test_a_text_field_holding_a_number_matches_a_rule_comparing_text(served: Served) -> None:
+    """Outbound Messages carry no types: the receiver reads each value by its field's type from
+    the CRM's describe, so a Subject of exactly `2026` is the text "2026", not the number."""
+    wait_for(lambda: served.admin("/readyz").json()["values"]["typed"])
+    version = requests.get(served.url + "/readyz", timeout=5).json()["rules"]["version"]
+    pack = served.rules / "years.yaml"
+    pack.write_text(
+        "pack: years\nrules:\n  - id: year-review\n    object: Task\n"
+        '    if: {all: [{Subject: "2026"}]}\n'
+        '    then: {require: [Description], prompt: "Jaaroverzicht: vul {missing} in."}\n'
+    )
+    try:
+        wait_for(
+            lambda: (
+                requests.get(served.url + "/readyz", timeout=5).json()["rules"]["version"]
+                != version
+            )
+        )
+        task = served.sandbox.save_as(
+            served.sandbox.sales_user_id, "Task", {"Subject": "2026", "Status": "Not Started"}
+        )
+        prompt = wait_for(lambda: served.sandbox.org.get("Task", task).get(PROMPT))
+        assert prompt.startswith("Jaaroverzicht")
+    finally:
+        pack.unlink()

@@ -282,3 +282,68 @@ def test_ids_stay_text_even_when_they_look_like_numbers(client, inbox):
     assert event.record_id == "001000000000001"
     assert event.fields["WhatId"] == "006000000000002"
     assert event.fields["Subject"] == 2026  # the documented trade-off: no describe, no types
+
+
+def _task_with(subject: str, duration: str) -> str:
+    return notification(
+        "04l7Q00000Kc1AtQAJ",
+        "Task",
+        f"""
+     <sf:Id>00T7Q00000Lm3aBUAR</sf:Id>
+     <sf:Subject>{subject}</sf:Subject>
+     <sf:CallDurationInSeconds>{duration}</sf:CallDurationInSeconds>
+     <sf:Amount__c>{duration}</sf:Amount__c>
+     <sf:LastModifiedDate>2026-01-08T13:42:10.000Z</sf:LastModifiedDate>""",
+    )
+
+
+TASK_TYPES = {
+    "Id": "id",
+    "Subject": "string",
+    "CallDurationInSeconds": "int",
+    "Amount__c": "currency",
+}
+
+
+def test_with_the_crms_field_types_text_stays_text(make_app, inbox):
+    asked: list[tuple[str, list[str]]] = []
+
+    def types(object_name: str, names):
+        asked.append((object_name, sorted(names)))
+        return TASK_TYPES
+
+    client = make_app(field_types=types).test_client()
+    assert post_soap(client, outbound_message(_task_with("2026", "1260"))).status_code == 200
+    (event,) = inbox.events
+    assert event.fields["Subject"] == "2026"  # a text field: the string, not the number
+    assert event.fields["CallDurationInSeconds"] == 1260
+    assert event.fields["Amount__c"] == 1260.0 and isinstance(event.fields["Amount__c"], float)
+    assert asked[0][0] == "Task" and "Subject" in asked[0][1]
+
+
+def test_without_field_types_values_are_read_by_their_look(make_app, inbox):
+    client = make_app().test_client()
+    assert post_soap(client, outbound_message(_task_with("2026", "1260"))).status_code == 200
+    (event,) = inbox.events
+    assert event.fields["Subject"] == 2026  # no describe: there is no telling text from numbers
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("true", "boolean", True),
+        ("yes", "boolean", "yes"),
+        ("0612345678", "phone", "0612345678"),
+        ("12", "picklist", "12"),
+        ("1.0E7", "double", 10_000_000.0),
+        ("15", "percent", 15.0),
+        ("n/a", "currency", "n/a"),
+        ("2026-01-08T13:42:10.000Z", "datetime", "2026-01-08T13:42:10.000+0000"),
+        ("2026-01-08", "date", "2026-01-08"),
+        ("a;b", "multipicklist", "a;b"),
+    ],
+)
+def test_values_are_read_by_their_type(text, kind, value):
+    from lastmile.webhooks.soap import typed
+
+    assert typed(text, kind) == value

@@ -84,6 +84,7 @@ def make_app(inbox: MemoryInbox, dispatched: list[list[int]], secret: str) -> Ca
         dispatch: Any = dispatched.append,
         blueprints=(),
         sessions: Any = known_sessions,
+        field_types: Any = None,
         **overrides: Any,
     ) -> Flask:
         values: dict[str, Any] = {
@@ -95,7 +96,12 @@ def make_app(inbox: MemoryInbox, dispatched: list[list[int]], secret: str) -> Ca
         values.update(overrides)
         settings = Settings(**values)
         app = create_app(
-            settings, inbox, blueprints=blueprints, dispatch=dispatch, sessions=sessions
+            settings,
+            inbox,
+            blueprints=blueprints,
+            dispatch=dispatch,
+            sessions=sessions,
+            field_types=field_types,
         )
         app.testing = True
         return app
