@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,9 +115,21 @@ def _problems(doc: Document, model: type[BaseModel], exc: ValidationError) -> li
         if err["type"].endswith("_type"):
             place = _data_loc(doc.data, tuple(err["loc"]))
             wrong_type.setdefault(place, []).append(err["msg"].removeprefix("Input should be "))
+    # A misspelt key is the root cause of the "missing required key" its right spelling then
+    # gives: report the misspelling (with its "did you mean"), not the knock-on error.
+    meant: set[Loc] = set()
+    for err in errors:
+        if err["type"] == "extra_forbidden":
+            loc = _data_loc(doc.data, tuple(err["loc"]))
+            close = difflib.get_close_matches(
+                str(loc[-1]), _allowed_keys(model, loc[:-1]), n=1, cutoff=0.6
+            )
+            meant.update((*loc[:-1], name) for name in close)
     for err in errors:
         cause = (err.get("ctx") or {}).get("error")
         loc = _data_loc(doc.data, tuple(err["loc"]))
+        if err["type"] == "missing" and loc in meant:
+            continue
         key = err["type"] == "extra_forbidden"
         if isinstance(cause, ConditionError):
             loc = (*loc, *cause.path)
@@ -133,6 +146,8 @@ def _problems(doc: Document, model: type[BaseModel], exc: ValidationError) -> li
             given = err.get("input")
             if isinstance(given, str | int | float | bool):
                 message += f" (got {given!r})"
+        elif err["type"] in _PLAIN_WORDS:
+            message = _PLAIN_WORDS[err["type"]](str(loc[-1]) if loc else "")
         else:
             message = err["msg"].removeprefix("Value error, ")
             given = err.get("input")
@@ -143,6 +158,34 @@ def _problems(doc: Document, model: type[BaseModel], exc: ValidationError) -> li
         seen.add(loc)
         problems.append(doc.problem(loc, message, key=key))
     return problems
+
+
+# pydantic's words for a value of the wrong shape, said the way a rule author writes YAML.
+_EXAMPLES = {
+    "default": "default: {LeadSource: Web, Probability: 10}",
+    "labels": "labels: {Outcome__c: {nl: Uitkomst, en: Outcome}}",
+    "task": "task: {subject: 'Follow-up: {Subject}', due_in: 2d}",
+    "escalate": "escalate: {subject: 'Still open: {Subject}', due_in: 1d}",
+    "require": "require: [Description, Outcome__c]",
+    "on": "on: [created, updated]",
+}
+
+
+def _shape(kind: str) -> Callable[[str], str]:
+    def message(key: str) -> str:
+        example = _EXAMPLES.get(key)
+        said = f"'{key}' takes {kind}" if key else f"expected {kind}"
+        return f"{said}, e.g. `{example}`" if example else said
+
+    return message
+
+
+_PLAIN_WORDS: dict[str, Callable[[str], str]] = {
+    "dict_type": _shape("a mapping (key: value on each line, or {key: value})"),
+    "model_type": _shape("a mapping (key: value on each line, or {key: value})"),
+    "model_attributes_type": _shape("a mapping (key: value on each line, or {key: value})"),
+    "list_type": _shape("a list (one `- item` a line, or [a, b])"),
+}
 
 
 def content_version(texts: Iterable[tuple[str, str]]) -> str:
@@ -230,25 +273,13 @@ def load_catalog(paths: Iterable[str | Path], *, max_file_bytes: int = MAX_FILE_
                 tests = _validate(doc, TestFile).tests
                 test_files.append(TestsFile(doc.path, tests, _lines(doc, "tests", len(tests))))
                 continue
+            # From the file as written: reported with the file's other problems, if any.
+            problems.extend(_duplicate_ids(doc, first_seen))
             pack = _validate(doc, Pack)
         except RuleFileError as exc:
             problems.extend(exc.problems)
             continue
         sources = [Source(doc.path, *doc.where(("rules", i))) for i in range(len(pack.rules))]
-        for rule, source in zip(pack.rules, sources, strict=True):
-            if rule.id in first_seen:
-                line, col = doc.where(("rules", sources.index(source), "id"))
-                problems.append(
-                    Problem(
-                        doc.path,
-                        line,
-                        col,
-                        f"duplicate rule id; first defined at {first_seen[rule.id]}",
-                        rule.id,
-                    )
-                )
-            else:
-                first_seen[rule.id] = source
         packs.append(PackFile(doc.path, pack, sources, _lines(doc, "tests", len(pack.tests)), doc))
     if problems:
         raise RuleFileError(problems)
@@ -258,6 +289,22 @@ def load_catalog(paths: Iterable[str | Path], *, max_file_bytes: int = MAX_FILE_
     version = content_version((d.path, d.text) for d in docs)
     ruleset = RuleSet.build([(p.pack, p.sources) for p in packs], version)
     return Catalog(ruleset, packs, test_files)
+
+
+def _duplicate_ids(doc: Document, first_seen: dict[str, Source]) -> list[Problem]:
+    """Rule ids of `doc` already used (in it or an earlier file); notes the new ones."""
+    rules = doc.data.get("rules") if isinstance(doc.data, dict) else None
+    found: list[Problem] = []
+    for i, rule in enumerate(rules if isinstance(rules, list) else []):
+        rid = rule.get("id") if isinstance(rule, dict) else None
+        if not isinstance(rid, str):
+            continue
+        if rid in first_seen:
+            message = f"duplicate rule id; first defined at {first_seen[rid]}"
+            found.append(Problem(doc.path, *doc.where(("rules", i, "id")), message, rid))
+        else:
+            first_seen[rid] = Source(doc.path, *doc.where(("rules", i)))
+    return found
 
 
 def load_rules(paths: Iterable[str | Path], *, max_file_bytes: int = MAX_FILE_BYTES) -> RuleSet:

@@ -712,3 +712,51 @@ def test_a_date_that_is_no_date_is_a_problem_not_a_crash() -> None:
         "pack.yaml:5:28: '2026-02-30' is not a valid date or time (day is out of range for "
         "month); quote it if it is text"
     ]
+
+
+def test_a_misspelt_key_is_reported_not_the_missing_key_it_causes() -> None:
+    assert problems_of("""\
+        pack: p
+        rules:
+          - id: x
+            objekt: Task
+            then: {require: [A]}
+        """) == ["pack.yaml:4:5: rule 'x': unknown key 'objekt'; did you mean 'object'?"]
+
+
+def test_a_value_of_the_wrong_shape_is_said_in_yaml_terms_with_an_example() -> None:
+    assert problems_of("""\
+        pack: p
+        rules:
+          - id: x
+            object: Opportunity
+            if: {on: created}
+            then:
+              default: [LeadSource, Web]
+        """) == [
+        "pack.yaml:7:16: rule 'x': 'default' takes a mapping (key: value on each line, or "
+        "{key: value}), e.g. `default: {LeadSource: Web, Probability: 10}`"
+    ]
+
+
+def test_a_duplicate_id_is_reported_with_the_files_other_problems(tmp_path: Path) -> None:
+    pack = tmp_path / "pack.yaml"
+    write(
+        pack,
+        """\
+        pack: p
+        rules:
+          - id: x
+            object: Task
+            then: {require: [A]}
+          - id: x
+            object: Task
+            then: {require: [B], bogus: 1}
+        """,
+    )
+    with pytest.raises(RuleFileError) as exc:
+        load_catalog([pack])
+    assert sorted(str(p).removeprefix(f"{tmp_path}/") for p in exc.value.problems) == [
+        f"pack.yaml:6:9: rule 'x': duplicate rule id; first defined at {pack}:3:5",
+        "pack.yaml:8:26: rule 'x': unknown key 'bogus'",
+    ]
