@@ -38,9 +38,11 @@ class FieldTypes:
     ) -> None:
         self._describe = None if schema is not None else describe  # a schema file is the truth
         self._types: dict[str, dict[str, str]] = {}
+        self._labels: dict[str, dict[str, str]] = {}
         if schema is not None:
             for name, obj in schema.objects.items():
                 self._types[name] = {f: spec.type for f, spec in obj.fields.items()}
+                self._labels[name] = {f: spec.label for f, spec in obj.fields.items() if spec.label}
         self._refresh_every_s, self._clock = refresh_every_s, clock
         self._asked: dict[str, float] = {}
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -54,6 +56,10 @@ class FieldTypes:
         ):
             self._ask(object_name)
         return known
+
+    def labels(self, object_name: str) -> Mapping[str, str]:
+        """The CRM's labels of the object's fields, as far as known (prompts name fields so)."""
+        return self._labels.get(object_name, {})
 
     def start(self, objects: Iterable[str] = ()) -> FieldTypes:
         """Fetch the types of `objects` (the rules') in the background, and any asked later."""
@@ -91,9 +97,10 @@ class FieldTypes:
                 answer = self._describe(name)
                 fields = answer.get("fields") or []
                 types = {str(f["name"]): str(f.get("type", "string")) for f in fields}
+                labels = {str(f["name"]): str(f["label"]) for f in fields if f.get("label")}
             except Exception as exc:  # the CRM is away, or the object unknown: values untyped
                 log.warning("field_types_unknown", object=name, error=type(exc).__name__)
                 continue
             if types:
-                self._types[name] = types
+                self._types[name], self._labels[name] = types, labels
                 log.info("field_types_known", object=name, fields=len(types))

@@ -103,8 +103,10 @@ class Runtime:
                 "settings); `lastmile sandbox` prints settings for a local sandbox CRM"
             )
         worker = Worker(store, rules, crm, settings, locks=record_locks(store.engine))
+        types = _field_types(settings, crm)
+        worker.crm_labels = types.labels
         dispatcher = _dispatcher(settings, worker, store)
-        return cls(settings, store, rules, crm, worker, dispatcher, _field_types(settings, crm))
+        return cls(settings, store, rules, crm, worker, dispatcher, types)
 
     def dispatch(self, ids: Sequence[int]) -> None:
         self.dispatcher.dispatch(list(ids))

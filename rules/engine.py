@@ -42,7 +42,10 @@ import durable_rules_engine as _dr
 from .conditions import All, Any_, Changed, Condition, Not, holds, simplify
 from .records import Fields, as_double, is_empty, is_number
 
-_LOCK = threading.Lock()
+# One thread in the C engine at a time. Reentrant: a garbage collection while a network is being
+# built can run another network's finalizer (`_delete`) on the same thread, which then takes the
+# lock again (with a plain Lock that deadlocked the thread).
+_LOCK = threading.RLock()
 _NAMES = itertools.count(1)
 _PATTERN_OPS = ("contains", "starts_with", "matches")
 _ORDER = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from .conditions import trace as trace_condition
 from .records import (
     Decision,
@@ -26,9 +28,16 @@ DEFAULT_PROMPTS = {
 
 
 def evaluate(
-    ruleset: RuleSet, event: RecordEvent, previous: Fields | None = None, *, trace: bool = False
+    ruleset: RuleSet,
+    event: RecordEvent,
+    previous: Fields | None = None,
+    *,
+    trace: bool = False,
+    labels: Mapping[str, str] | None = None,
 ) -> Decision:
-    """Decide what the rules ask for this event; `previous` is the record as last seen."""
+    """Decide what the rules ask for this event; `previous` is the record as last seen, and
+    `labels` the CRM's labels of the object's fields (a prompt names a field by its pack's
+    label, else the CRM's, else its API name)."""
     rules = ruleset.for_object(event.object)
     if not rules:
         return Decision(trace=[] if trace else None)
@@ -79,7 +88,7 @@ def evaluate(
         if shown_before and not shown_now:
             cleared.append(item.id)
         elif shown_now and (hit or shown_before) and (not shown_before or lacked != lacking):
-            text = _render_prompt(item, event, lacking)
+            text = _render_prompt(item, event, lacking, labels or {})
             prompts.append(Prompt(rule=item.id, text=text))
     return Decision(
         matched=matched,
@@ -93,7 +102,9 @@ def evaluate(
     )
 
 
-def _render_prompt(item: LoadedRule, event: RecordEvent, lacking: list[str]) -> str:
+def _render_prompt(
+    item: LoadedRule, event: RecordEvent, lacking: list[str], crm_labels: Mapping[str, str]
+) -> str:
     pack = item.pack
     prompt = item.rule.then.prompt
     if prompt is None:
@@ -102,7 +113,7 @@ def _render_prompt(item: LoadedRule, event: RecordEvent, lacking: list[str]) -> 
         template = prompt
     else:
         template = pick_locale(prompt, pack.locale) or ""
-    labels = [pack.label(f) for f in lacking]
+    labels = [pack.label(f) if f in pack.labels else crm_labels.get(f, f) for f in lacking]
     return render(template, event.fields, event.record_id, join_naturally(labels, pack.locale))
 
 

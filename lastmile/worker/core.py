@@ -88,6 +88,8 @@ class Worker:
         # One per worker, and so one per process: its threads wait for the CRM together.
         self.breaker = breaker or CrmBreaker(connector.check, clock=self.clock)
         self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # The CRM's field labels of an object, for prompts (the runtime gives describe's).
+        self.crm_labels: Callable[[str], Mapping[str, str]] = lambda _object: {}
 
     def process_event(self, inbox_id: int) -> str:
         """Process one inbox row (and the earlier pending events of its record first)."""
@@ -211,7 +213,8 @@ class Worker:
                 )
         seen = {**fetched, **event.fields}  # the event's own values win
         evaluated = event.model_copy(update={"fields": seen, "changed": changed})
-        decision = evaluate(ruleset, evaluated, previous)
+        labels = self.crm_labels(event.object)
+        decision = evaluate(ruleset, evaluated, previous, labels=labels)
         run.matched = list(decision.matched)
         for rule in decision.matched:
             RULE_FIRINGS.labels(rule).inc()
@@ -230,6 +233,7 @@ class Worker:
                 prompt_field=self.settings.prompt_field,
                 inbox_id=row.id,
                 attempt=row.attempts + 1,
+                labels=labels,
             )
             result = apply_plan(plan, ruleset, self.connector, self.clock, run.writes)
             outcome = APPLIED if result.wrote else NOTHING

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from lastmile.connector.base import (
@@ -94,6 +94,7 @@ class Plan:
     prompt_field: str
     inbox_id: int
     attempt: int
+    labels: Mapping[str, str] = field(default_factory=dict)  # the CRM's, for prompts
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,8 @@ def apply_plan(
         fresh = dict(state.fields)
         since = state.last_modified
         refreshed = event.model_copy(update={"fields": {**event.fields, **fresh}})
-        decision = evaluate(ruleset, refreshed, dict(plan.previous) if plan.previous else None)
+        previous = dict(plan.previous) if plan.previous else None
+        decision = evaluate(ruleset, refreshed, previous, labels=plan.labels)
 
     # Defaults the CRM now holds because of this event: asked for now, or (after a crash that
     # came between a write and its record) asked for the first time and found written.

@@ -71,3 +71,16 @@ def test_a_schema_file_is_the_truth_and_nothing_is_described() -> None:
     assert types("Task", ["Unknown__c"]) == {"Subject": "textarea"}
     types.stop()
     assert describe.asked == []
+
+
+def test_labels_come_with_the_types() -> None:
+    describe = Describe(
+        {"Task": {"fields": [{"name": "Outcome__c", "type": "picklist", "label": "Outcome"}]}}
+    )
+    types = FieldTypes(describe).start(["Task"])
+    try:
+        wait_for(lambda: types.labels("Task"), 5)
+        assert types.labels("Task") == {"Outcome__c": "Outcome"}
+        assert types.labels("Lead") == {}
+    finally:
+        types.stop()

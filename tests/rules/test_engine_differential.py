@@ -543,3 +543,29 @@ def test_a_fact_the_c_engine_refuses_is_read_in_python(monkeypatch: pytest.Monke
     assert network.match(OBJECT, "updated", {"A": 6}, frozenset()) == {
         f"r{i}" for i in range(70) if i != 6
     }
+
+
+def test_a_network_freed_while_another_is_built_does_not_deadlock() -> None:
+    """A finalizer run by the garbage collector in the middle of building a network (under the
+    engine's lock, on the same thread) deletes the freed network's rulesets and returns."""
+    import gc
+    import threading
+
+    from lastmile.rules import load_text
+
+    pack = "pack: p\nrules:\n  - id: r\n    object: Task\n    if: {all: [{A: 1}]}\n"
+    pack += "    then: {require: [B]}\n"
+    done = threading.Event()
+
+    def build() -> None:
+        for _ in range(20):
+            cycle: list[object] = [load_text(pack)]
+            cycle.append(cycle)  # freed only by the garbage collector, not by `del`
+            del cycle
+            with engine._LOCK:  # as Network.__init__ holds it while it builds
+                gc.collect()  # runs the freed network's finalizer here
+        done.set()
+
+    worker = threading.Thread(target=build, daemon=True)
+    worker.start()
+    assert done.wait(30), "deadlocked"

@@ -688,3 +688,32 @@ rules:
         "WhatId",
     }
     assert ruleset.fields("Lead") == {"Id"}
+
+
+def test_a_prompt_names_fields_by_the_packs_label_else_the_crms_else_the_api_name() -> None:
+    ruleset = load_text(
+        """\
+pack: labels
+locale: en
+labels:
+  Description: {en: Call notes}
+rules:
+  - id: call
+    object: Task
+    if: {all: [{Status: Completed}]}
+    then: {require: [Description, Outcome__c, Next_Step__c], prompt: "Record: {missing}."}
+"""
+    )
+    call = RecordEvent(
+        id="e",
+        object="Task",
+        record_id="00T000000000001AAA",
+        kind="updated",
+        occurred_at=datetime(2026, 11, 24, tzinfo=UTC),
+        fields={"Status": "Completed"},
+    )
+    crm = {"Description": "Comments", "Outcome__c": "Outcome"}
+    (prompt,) = evaluate(ruleset, call, labels=crm).prompts
+    assert prompt.text == "Record: Call notes, Outcome and Next_Step__c."
+    (plain,) = evaluate(ruleset, call).prompts
+    assert plain.text == "Record: Call notes, Outcome__c and Next_Step__c."
