@@ -87,7 +87,7 @@ class Server:
             self._stop_asked = True
         server = self._server
         # No new connections: the listening socket closes in the I/O thread (the trigger stays).
-        server.trigger.pull_trigger(lambda: wasyncore.dispatcher.close(server))
+        _in_loop(server, lambda: wasyncore.dispatcher.close(server))
         server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
         deadline = time.monotonic() + min(2.0, timeout)
         while time.monotonic() < deadline and any(
@@ -99,11 +99,20 @@ class Server:
             for channel in list(server._map.values()):
                 channel.close()
 
-        server.trigger.pull_trigger(close_all)
+        _in_loop(server, close_all)
         if self._thread is not None:
             self._thread.join(timeout)
         else:
             self._stopped.wait(timeout)
+
+
+def _in_loop(server: Any, thunk: Any) -> None:
+    """Run `thunk` in the server's I/O thread; nothing to do when that loop has ended (its
+    trigger is closed then)."""
+    try:
+        server.trigger.pull_trigger(thunk)
+    except OSError:
+        pass
 
 
 class ServingThread(Server):
