@@ -9,6 +9,7 @@ adds per-address connection limits; docs/deploy.md says more.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -109,10 +110,8 @@ class Server:
 def _in_loop(server: Any, thunk: Any) -> None:
     """Run `thunk` in the server's I/O thread; nothing to do when that loop has ended (its
     trigger is closed then)."""
-    try:
+    with contextlib.suppress(OSError):
         server.trigger.pull_trigger(thunk)
-    except OSError:
-        pass
 
 
 class ServingThread(Server):
