@@ -166,8 +166,7 @@ class Store(Inbox):
                 active = active.where(o.c.rule.in_(list(rules)))
             query = query.where(sa.tuple_(o.c.object, o.c.record_id).in_(active.distinct()))
         with self.reading() as conn:
-            rows = [{k: v for k, v in r._mapping.items() if k != "id"} for r in conn.execute(query)]
-        return [ObservationRow(**{**r, "missing": tuple(r["missing"])}) for r in rows]
+            return [ObservationRow.from_row(r._mapping) for r in conn.execute(query)]
 
     def rebuild_occasions(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any
 
@@ -116,6 +116,12 @@ class ObservationRow:
     missing: tuple[str, ...]
     owner: str | None
     rules_version: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> ObservationRow:
+        """From a row of the ledger's observations table (its other columns ignored)."""
+        values = {f.name: row[f.name] for f in fields(cls)}
+        return cls(**{**values, "missing": tuple(values["missing"])})
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,7 @@ def rederive(conn: sa.Connection, object: str, record_id: str, within: Within) -
     """Replace one record's occasion rows by those its observations give now."""
     o = observations
     query = _OBSERVED.where(o.c.object == object, o.c.record_id == record_id)
-    observed = [_observation_row(r) for r in conn.execute(query)]
+    observed = [ObservationRow.from_row(r._mapping) for r in conn.execute(query)]
     conn.execute(
         occasions.delete().where(occasions.c.object == object, occasions.c.record_id == record_id)
     )
@@ -147,7 +147,7 @@ def rebuild(
     # Buffered by the driver on SQLite; a server-side cursor on PostgreSQL.
     result = conn.execute(query, execution_options={"stream_results": True, "yield_per": _BATCH})
     for row in result:
-        obs = _observation_row(row)
+        obs = ObservationRow.from_row(row._mapping)
         if record and (obs.object, obs.record_id) != (record[0].object, record[0].record_id):
             pending.extend(occasion_rows(record, within))
             record = []
@@ -166,20 +166,3 @@ def rebuild(
     if progress is not None:
         progress("ledger observations", read, total)
     return written
-
-
-def _observation_row(row: sa.Row) -> ObservationRow:
-    m = row._mapping
-    return ObservationRow(
-        inbox_id=m["inbox_id"],
-        event_id=m["event_id"],
-        occurred_at=m["occurred_at"],
-        object=m["object"],
-        record_id=m["record_id"],
-        rule=m["rule"],
-        matched=m["matched"],
-        situation=m["situation"],
-        missing=tuple(m["missing"]),
-        owner=m["owner"],
-        rules_version=m["rules_version"],
-    )
