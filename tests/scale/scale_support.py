@@ -260,6 +260,9 @@ class Receiver:
         self.secret = settings.webhook_secret.get_secret_value()
         self.settings = settings
         self.runtime = Runtime.build(self.settings).start()
+        # The field types are described once at start, in the background: let that API call be
+        # made before a test counts the calls its events cause.
+        wait_for(lambda: self.runtime.field_types.state()["typed"], 30)
         self.server = ServingThread(self.runtime.app())
         self.url = self.server.url
         self.http = requests.Session()
