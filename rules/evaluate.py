@@ -34,18 +34,27 @@ def evaluate(
     *,
     trace: bool = False,
     labels: Mapping[str, str] | None = None,
+    as_live: bool = False,
 ) -> Decision:
     """Decide what the rules ask for this event; `previous` is the record as last seen, and
     `labels` the CRM's labels of the object's fields (a prompt names a field by its pack's
-    label, else the CRM's, else its API name)."""
+    label, else the CRM's, else its API name).
+
+    Rules in observe mode are evaluated and measured, but write nothing: no default, task or
+    prompt for them (they are listed in `observed`); `as_live` decides as if every rule were
+    live, which is what a backtest shows."""
     rules = ruleset.for_object(event.object)
     if not rules:
         return Decision(trace=[] if trace else None)
     changed = event.changed_fields(previous)
-    fired = ruleset.network.match(event.object, event.kind, event.fields, changed)
-    before: set[str] = set()
-    if previous is not None and ruleset.prompting(event.object):
-        before = ruleset.network.match(event.object, "updated", previous, frozenset())
+    # The situations (`before`) of the previous snapshot go through the network with the event.
+    fired, before = ruleset.network.match_with_previous(
+        event.object,
+        event.kind,
+        event.fields,
+        changed,
+        previous if ruleset.prompting(event.object) else None,
+    )
 
     matched: list[str] = []
     defaults: dict[str, FieldValue] = {}
@@ -54,18 +63,22 @@ def evaluate(
     tasks: list[FollowUpTask] = []
     cleared: list[str] = []
     situation: list[str] = []
+    observed: list[str] = []
     fields = event.fields
     # Only the rules the network named can act (fired now, or their situation held before).
     for item in ruleset.named(fired | before):
         hit = item.id in fired
+        writes = as_live or item.mode == "live"
         if hit:
             matched.append(item.id)
             then = item.rule.then
-            if then.default and event.kind in item.default_kinds:
+            if not writes:
+                observed.append(item.id)
+            elif then.default and event.kind in item.default_kinds:
                 for name, value in then.default.items():
                     if name not in defaults and is_empty(fields.get(name)):
                         defaults[name] = value
-            if then.task is not None:
+            if writes and then.task is not None:
                 tasks.append(_task(item, event))
         if not item.prompts:
             continue
@@ -77,14 +90,16 @@ def evaluate(
         # and `on` set aside): it is written when it appears or its list of fields changes, and
         # cleared when the fields are filled or the situation ends.
         require = item.rule.then.require
-        lacking = [f for f in require if is_empty(fields.get(f))]
-        lacked = [f for f in require if is_empty(previous.get(f))] if held_before else []
+        lacking = [f for f in require if not item.filled(f, fields.get(f))]
+        lacked = [f for f in require if not item.filled(f, previous.get(f))] if held_before else []
         shown_before = held_before and bool(lacked or not require)
         shown_now = holds_now and bool(lacking or not require)
         if require and holds_now:
             situation.append(item.id)
         if hit and lacking:
             missing[item.id] = lacking
+        if not writes:
+            continue
         if shown_before and not shown_now:
             cleared.append(item.id)
         elif shown_now and (hit or shown_before) and (not shown_before or lacked != lacking):
@@ -98,6 +113,7 @@ def evaluate(
         tasks=tasks,
         cleared=cleared,
         situation=situation,
+        observed=observed,
         trace=[_trace(item, event, changed, item.id in fired) for item in rules] if trace else None,
     )
 

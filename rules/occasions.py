@@ -29,6 +29,8 @@ class Observation:
     situation: bool  # the `if` held with `changed` and `on` set aside
     missing: tuple[str, ...]  # the `require` fields empty in this event
     owner: str | None = None
+    placeholder: tuple[str, ...] = ()  # the `require` fields holding a placeholder value
+    mode: str = "live"  # the rule's mode: observe writes nothing (a baseline)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class Occasion:
     deadline: datetime | None
     outcome: Outcome
     closed_at: datetime | None = None
+    fields_placeholder: tuple[str, ...] = ()  # `require` fields seen with a placeholder value
+    mode: str = "live"  # the rule's mode when the occasion opened
 
     @property
     def time_to_comply_s(self) -> float | None:
@@ -52,6 +56,7 @@ class Occasion:
 def observe(ruleset: RuleSet, event: RecordEvent, decision: Decision) -> list[Observation]:
     """The observations an evaluated event gives, one per rule with `require` on its object."""
     owner = event.fields.get("OwnerId")
+    fields = event.fields
     return [
         Observation(
             event_id=event.id,
@@ -59,8 +64,12 @@ def observe(ruleset: RuleSet, event: RecordEvent, decision: Decision) -> list[Ob
             rule=item.id,
             matched=item.id in decision.matched,
             situation=item.id in decision.situation,
-            missing=tuple(f for f in item.rule.then.require if is_empty(event.fields.get(f))),
+            missing=tuple(f for f in item.rule.then.require if is_empty(fields.get(f))),
             owner=owner if isinstance(owner, str) else None,
+            placeholder=tuple(
+                f for f in item.rule.then.require if item.fillers.is_placeholder(f, fields.get(f))
+            ),
+            mode=item.mode,
         )
         for item in ruleset.for_object(event.object)
         if item.rule.then.require and item.rule.enabled
@@ -106,11 +115,14 @@ def _derive_rule(
             if not obs.situation:
                 closed.append(replace(current, outcome="withdrawn", closed_at=obs.occurred_at))
                 current = None
-            elif not obs.missing:
+            elif not (obs.missing or obs.placeholder):
                 closed.append(
                     replace(current, outcome="met_after_prompt", closed_at=obs.occurred_at)
                 )
                 current = None
+            elif obs.placeholder:
+                seen = tuple(dict.fromkeys(current.fields_placeholder + obs.placeholder))
+                current = replace(current, fields_placeholder=seen)
         elif obs.matched and not held_before:
             opened = Occasion(
                 rule=rule,
@@ -120,8 +132,10 @@ def _derive_rule(
                 fields_missing=obs.missing,
                 deadline=within.after(obs.occurred_at) if within else None,
                 outcome="open",
+                fields_placeholder=obs.placeholder,
+                mode=obs.mode,
             )
-            if obs.missing:
+            if obs.missing or obs.placeholder:
                 current = opened
             else:
                 closed.append(replace(opened, outcome="met_first_time", closed_at=obs.occurred_at))

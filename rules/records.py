@@ -143,7 +143,13 @@ class Decision(BaseModel):
     # Rules (with `require`) whose situation holds: the `if` with `changed` and `on` set aside.
     # Occasions are derived from it; see docs/rules.md.
     situation: list[str] = Field(default_factory=list)
+    # Matched rules in observe mode: measured like the others, nothing written for them.
+    observed: list[str] = Field(default_factory=list)
     trace: list[RuleTrace] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude={"trace"} if self.trace is None else None)
+        """DESIGN.md's shape; `observed` and `trace` only when there is something in them."""
+        exclude = {"trace"} if self.trace is None else set()
+        if not self.observed:
+            exclude.add("observed")
+        return self.model_dump(mode="json", exclude=exclude)

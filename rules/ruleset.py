@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from .conditions import Condition, fields_read, simplify
 from .engine import Entry, Network
+from .fillers import Fillers
+from .records import FieldValue
 from .schema import Pack, Rule
 from .templates import placeholders
 
@@ -39,6 +41,8 @@ class LoadedRule:
     situation_name: str = field(init=False)
     default_kinds: tuple[str, ...] = field(init=False)  # `created` unless `if.on` says otherwise
     prompts: bool = field(init=False)  # has `require` or `prompt`: a prompt may show
+    mode: str = field(init=False)  # live, or observe: measured, nothing written
+    fillers: Fillers = field(init=False)  # the pack's placeholder values
 
     def __post_init__(self) -> None:
         when, then = self.rule.if_, self.rule.then
@@ -49,6 +53,12 @@ class LoadedRule:
             self, "default_kinds", tuple(when.on) if "on" in when.model_fields_set else ("created",)
         )
         set_(self, "prompts", bool(then.require or then.prompt))
+        set_(self, "mode", self.rule.mode or self.pack.mode)
+        set_(self, "fillers", Fillers.of(self.pack.placeholders, self.pack.min_length))
+
+    def filled(self, field: str, value: FieldValue) -> bool:
+        """Whether a `require` field is filled: not empty, and not a placeholder value."""
+        return self.fillers.filled(field, value)
 
 
 @dataclass
@@ -87,7 +97,7 @@ class RuleSet:
             if item.prompts:
                 # The situation: the `if` with `changed` taken as true and the moment (`on`) aside.
                 entries.append(
-                    Entry(item.situation_name, item.rule.object, LIVE_KINDS, item.situation)
+                    Entry(item.situation_name, item.rule.object, LIVE_KINDS, item.situation, True)
                 )
         ruleset = cls([p for p, _ in packs], loaded, version, Network(entries))
         for order, item in enumerate(loaded):

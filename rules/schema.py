@@ -233,12 +233,18 @@ class Then(_Strict):
         return self
 
 
+Mode = Literal["live", "observe"]
+
+
 class Rule(_Strict):
     id: Slug
     description: str | None = None
     object: FieldName
     com_b: Literal["capability", "opportunity", "motivation"] | None = None
     enabled: bool = True
+    # observe: evaluated and measured like a live rule, but nothing is written for it (the
+    # baseline). Unset: the pack's mode.
+    mode: Mode | None = None
     if_: When = Field(default_factory=When, alias="if")
     then: Then
 
@@ -311,6 +317,15 @@ class Pack(_Strict):
     locale: Locale = "en"
     description: str | None = None
     labels: dict[FieldName, str | dict[Locale, str]] = Field(default_factory=dict)
+    mode: Mode = "live"
+    # Values that do not count as filled for `require` (compared without case and surrounding
+    # blanks), beside the built-in patterns; and per field, text shorter than this is one too.
+    placeholders: list[Annotated[str, StringConstraints(min_length=1, max_length=80)]] = Field(
+        default_factory=list
+    )
+    min_length: dict[FieldName, Annotated[int, Field(ge=1, le=1000)]] = Field(
+        default_factory=dict
+    )
     rules: list[Rule] = Field(default_factory=list)
     tests: list[RuleTest] = Field(default_factory=list)
 
