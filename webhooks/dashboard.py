@@ -200,9 +200,11 @@ def dashboard_blueprint(runtime: Any, figures: Figures | None = None) -> Bluepri
     def friction_page() -> str:
         store, ruleset, settings = _sources(runtime)
         report = measure.indicators(store, ruleset, settings, as_of_time())
-        return render_template(
-            "dashboard/friction.html", report=report, items=measure.friction(report, ruleset)
-        )
+        from lastmile.measure.choices import StoreFacts
+
+        facts = StoreFacts(store, getattr(runtime, "field_types", None))
+        items = measure.friction(report, ruleset, facts)
+        return render_template("dashboard/friction.html", report=report, items=items)
 
     @bp.get("/digest")
     def digest_page() -> tuple[str, int] | str:

@@ -26,6 +26,7 @@ from lastmile.measure import (
     parse_time,
     post_digest,
 )
+from lastmile.measure.choices import field_facts
 from lastmile.rules import RuleFileError, RuleSet, load_rules
 from lastmile.settings import Settings
 from lastmile.store import Store
@@ -119,7 +120,7 @@ def report(
         if as_json:
             click.echo(json.dumps(figures, indent=2, ensure_ascii=False))
             return
-        items = friction(figures, env.ruleset)
+        items = friction(figures, env.ruleset, field_facts(env.store, env.settings))
         print_report(screen.console(), figures, items, by_team=team is not None)
 
 

@@ -34,7 +34,7 @@ class Recorder:
         self.calls.append(("indicators", as_of, filters))
         return self.report
 
-    def friction(self, report, ruleset) -> list[dict[str, Any]]:
+    def friction(self, report, ruleset, facts=None) -> list[dict[str, Any]]:
         return self.items
 
     def digest(self, store, ruleset, settings, team, day) -> dict[str, Any]:

@@ -218,3 +218,63 @@ def test_the_digest_is_wrapped_on_screen_and_posted_whole(scenario: World, hook:
     assert len(posted["body"]["text"].splitlines()) == 4  # a title and three questions
     assert len(fitted(result.output, 40)) > 5
     assert result.output.split()[:-5] == posted["body"]["text"].split()  # then "posted to ..."
+
+
+class Facts:
+    """Field facts as a CRM schema and the records would give them."""
+
+    def __init__(self, types: dict[str, str], common: dict[str, tuple[str, float]]) -> None:
+        self.types, self.common = types, common
+
+    def type_of(self, object_name: str, field: str) -> str | None:
+        return self.types.get(f"{object_name}.{field}")
+
+    def most_common(self, object_name: str, field: str) -> tuple[str, float] | None:
+        return self.common.get(f"{object_name}.{field}")
+
+
+def test_no_hint_from_open_occasions_alone(two_languages: RuleSet) -> None:
+    # Twelve occasions, seconds old: all open. Nothing is known yet about how the rule sticks.
+    report = {"rules": [row("quote-notes", 12, 0, 0, 0, 0, 12, None, None, None,
+                            {"Description": 12})]}  # fmt: skip
+    assert friction(report, two_languages) == []
+    # Four closed is still below the minimum of five.
+    report = {"rules": [row("quote-notes", 12, 0, 0, 4, 0, 8, 0.0, None, None,
+                            {"Description": 12})]}  # fmt: skip
+    assert friction(report, two_languages) == []
+
+
+def test_a_field_hint_fits_the_fields_type(two_languages: RuleSet) -> None:
+    report = {"rules": [row("call-essentials", 10, 8, 0, 2, 0, 0, 0.8, None, None,
+                            {"Description": 6, "Outcome__c": 7, "Next_Step__c": 0})]}  # fmt: skip
+    facts = Facts(
+        {"Task.Description": "textarea", "Task.Outcome__c": "picklist"},
+        {"Task.Outcome__c": ("Interested", 0.7)},
+    )
+    hints = {i["field"]: i["hint"] for i in friction(report, two_languages, facts)}
+    assert hints == {
+        "Outcome__c": "Blijft meestal leeg: maak Interested de standaardwaarde (70% van de "
+        "records met een waarde kiest die).",
+        "Description": "Blijft meestal leeg, en vrije tekst heeft geen standaardwaarde: vraag er "
+        "later om of laat het vallen.",
+    }
+    # Without facts, or with a picklist nobody has filled yet, the general hint stays.
+    general = "Blijft meestal leeg: maak er een standaardwaarde van of laat het vallen."
+    assert {i["hint"] for i in friction(report, two_languages)} == {general}
+    unknown = Facts({"Task.Outcome__c": "picklist"}, {})
+    assert {i["hint"] for i in friction(report, two_languages, unknown)} == {general}
+
+
+def test_fields_filled_with_placeholders_are_named(two_languages: RuleSet) -> None:
+    report = {"rules": [{**row("quote-notes", 10, 6, 2, 2, 0, 0, 0.8, 60, 60, {"Description": 1}),
+                         "fields_placeholder": {"Description": 4}}]}  # fmt: skip
+    (item,) = friction(report, two_languages)
+    assert item == {
+        "kind": "field",
+        "rule": "quote-notes",
+        "field": "Description",
+        "figure": "Description filled with a placeholder in 4 of 10 occasions (40%)",
+        "hint": "People type something to get past the prompt: the answer is not known at "
+        "that moment. Ask for it later, or drop it.",
+        "score": 0.4,
+    }
