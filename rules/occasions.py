@@ -31,6 +31,7 @@ class Observation:
     owner: str | None = None
     placeholder: tuple[str, ...] = ()  # the `require` fields holding a placeholder value
     mode: str = "live"  # the rule's mode: observe writes nothing (a baseline)
+    rule_version: str | None = None  # the rule's own content hash (LoadedRule.version)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Occasion:
     closed_at: datetime | None = None
     fields_placeholder: tuple[str, ...] = ()  # `require` fields seen with a placeholder value
     mode: str = "live"  # the rule's mode when the occasion opened
+    rule_version: str | None = None  # the rule's version when the occasion opened
 
     @property
     def time_to_comply_s(self) -> float | None:
@@ -70,6 +72,7 @@ def observe(ruleset: RuleSet, event: RecordEvent, decision: Decision) -> list[Ob
                 f for f in item.rule.then.require if item.fillers.is_placeholder(f, fields.get(f))
             ),
             mode=item.mode,
+            rule_version=item.version,
         )
         for item in ruleset.for_object(event.object)
         if item.rule.then.require and item.rule.enabled
@@ -134,6 +137,7 @@ def _derive_rule(
                 outcome="open",
                 fields_placeholder=obs.placeholder,
                 mode=obs.mode,
+                rule_version=obs.rule_version,
             )
             if obs.missing or obs.placeholder:
                 current = opened

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .conditions import Condition, fields_read, simplify
 from .engine import Entry, Network
@@ -13,6 +16,8 @@ from .schema import Pack, Rule
 from .templates import placeholders
 
 LIVE_KINDS = ("created", "updated")
+# What a pack says that changes what its rules do (their version).
+_PACK_KEYS_OF_A_RULE = {"locale", "labels", "mode", "placeholders", "min_length"}
 SITUATION = "~situation"
 
 
@@ -55,6 +60,16 @@ class LoadedRule:
         set_(self, "prompts", bool(then.require or then.prompt))
         set_(self, "mode", self.rule.mode or self.pack.mode)
         set_(self, "fillers", Fillers.of(self.pack.placeholders, self.pack.min_length))
+
+    @cached_property
+    def version(self) -> str:
+        """The rule's own content hash: what it asks and how (with its pack's locale, labels,
+        mode and placeholders), not its description or where it sits. Figures are kept per
+        version, so a change to a rule shows as before and after."""
+        pack = self.pack.model_dump(mode="json", include=_PACK_KEYS_OF_A_RULE)
+        rule = self.rule.model_dump(mode="json", by_alias=True, exclude={"description"})
+        text = json.dumps({"pack": pack, "rule": rule}, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def filled(self, field: str, value: FieldValue) -> bool:
         """Whether a `require` field is filled: not empty, and not a placeholder value."""

@@ -183,3 +183,26 @@ def test_an_occasion_left_with_a_placeholder_is_missed_at_its_deadline() -> None
     [occasion] = derive(observations, within, T0 + timedelta(days=2))
     assert occasion.outcome == "missed"
     assert occasion.fields_placeholder == ("Description", "Outcome__c")
+
+
+def test_a_rule_version_changes_with_what_the_rule_does_not_with_its_description() -> None:
+    base = _rules().rules[0].version
+    assert len(base) == 12 and base == _rules().rules[0].version
+    described = load_text(PACK.format(pack_mode="live", rule_mode="description: Calls.")).rules[0]
+    assert described.version == base
+    assert _rules(rule_mode="mode: observe").rules[0].version != base
+    fewer = load_text(
+        PACK.format(pack_mode="live", rule_mode="").replace(
+            "require: [Description, Outcome__c]", "require: [Outcome__c]"
+        )
+    )
+    assert fewer.rules[0].version != base
+    moved = load_text(
+        "# a comment moves every line\n" + PACK.format(pack_mode="live", rule_mode="")
+    )
+    assert moved.rules[0].version == base
+    event = _call(1, T0, ["Status"], Description=None, Outcome__c=None)
+    [obs] = observe(fewer, event, evaluate(fewer, event))
+    assert obs.rule_version == fewer.rules[0].version
+    [occasion] = derive([obs], {"call-essentials": None}, T0)
+    assert occasion.rule_version == fewer.rules[0].version
