@@ -3,7 +3,8 @@
 Built from the parser's events with an explicit stack (libyaml through ruamel.yaml.clib), so a
 hostile file costs what its text costs: anchors and aliases are refused where they appear (an
 alias bomb never expands), nesting is bounded, and no recursion can overflow a stack. A document
-libyaml refuses is read again by ruamel's pure-Python parser, whose messages are friendlier.
+libyaml refuses is read again by ruamel's pure-Python parser; where that fails too, the error is
+said in a rule author's words (`yaml_errors`), from the mappings and lists open at the failure.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ruamel.yaml.events import (
 from ruamel.yaml.nodes import ScalarNode
 
 from .errors import Problem, RuleFileError
+from .yaml_errors import explain, open_blocks
 
 Loc = tuple[str | int, ...]
 MAX_DEPTH = 64  # a rule pack nests a dozen levels; conditions a few more
@@ -66,16 +68,28 @@ def parse_document(path: str, text: str) -> Document:
     try:
         return _Reader(path, text, YAML(typ="safe", pure=False)).read()
     except YAMLError:
-        pass  # libyaml's words; the pure-Python parser says the same more helpfully
+        pass  # read again by the pure-Python parser, whose errors are described more closely
+    reader = _Reader(path, text, YAML(typ="safe", pure=True))
     try:
-        return _Reader(path, text, YAML(typ="safe", pure=True)).read()
+        return reader.read()
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = " ".join(str(p) for p in (exc.context, exc.problem) if p) or "invalid YAML"
-        raise RuleFileError([Problem(path, line, col, f"invalid YAML: {message}")]) from None
+        raise RuleFileError([_said(path, text, exc, reader)]) from None
     except YAMLError as exc:
         raise RuleFileError([Problem(path, 1, 1, f"invalid YAML: {exc}")]) from None
+
+
+def _said(path: str, text: str, exc: MarkedYAMLError, reader: _Reader) -> Problem:
+    """The parser's error in a rule author's words, where the file went wrong."""
+
+    def at(mark: Any) -> tuple[int, int] | None:
+        return (mark.line + 1, mark.column + 1) if mark is not None else None
+
+    where = at(exc.problem_mark) or at(exc.context_mark) or (1, 1)
+    blocks = open_blocks(reader.stack, reader.doc.values, reader.doc.keys, _NO_KEY)
+    said = explain(
+        text, str(exc.problem or ""), where, str(exc.context or ""), at(exc.context_mark), blocks
+    )
+    return Problem(path, said.line, said.column, said.message)
 
 
 _NO_KEY = object()
@@ -90,6 +104,7 @@ class _Open:
     key: Any = _NO_KEY
     key_at: tuple[int, int] = (1, 1)
     duplicate: Any = _NO_KEY  # the first value of a key written twice, until the second is read
+    flow: bool = False  # written [a, b] or {k: v}
 
 
 class _Reader:
@@ -145,7 +160,7 @@ class _Reader:
         else:
             top.data.append(value)
         if not isinstance(event, ScalarEvent):
-            self.stack.append(_Open(value, loc))
+            self.stack.append(_Open(value, loc, flow=bool(event.flow_style)))
 
     def _key(self, top: _Open, event: Any, at: tuple[int, int]) -> None:
         if not isinstance(event, ScalarEvent):

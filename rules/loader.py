@@ -42,6 +42,7 @@ class TestsFile:
     path: str
     tests: list[RuleTest]
     test_lines: list[int]
+    document: Document | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -271,7 +272,8 @@ def load_catalog(paths: Iterable[str | Path], *, max_file_bytes: int = MAX_FILE_
             docs.append(doc)
             if path.name.endswith(TEST_SUFFIXES):
                 tests = _validate(doc, TestFile).tests
-                test_files.append(TestsFile(doc.path, tests, _lines(doc, "tests", len(tests))))
+                lines = _lines(doc, "tests", len(tests))
+                test_files.append(TestsFile(doc.path, tests, lines, doc))
                 continue
             # From the file as written: reported with the file's other problems, if any.
             problems.extend(_duplicate_ids(doc, first_seen))

@@ -314,6 +314,7 @@ class RuleTest(_Strict):
 
 class Pack(_Strict):
     pack: Slug
+    crm: Literal["salesforce", "hubspot"] = "salesforce"  # whose objects and fields it names
     locale: Locale = "en"
     description: str | None = None
     labels: dict[FieldName, str | dict[Locale, str]] = Field(default_factory=dict)

@@ -27,11 +27,16 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def check_catalog(catalog: Catalog, schema: CrmSchema) -> list[Problem]:
-    """The problems of the catalog's packs against `schema`, in file and line order."""
+    """The problems of the catalog's packs and tests against `schema`, in file and line order."""
     problems: list[Problem] = []
     for pack_file in catalog.packs:
         if pack_file.document is not None:
             problems.extend(_PackCheck(pack_file.document, schema).run())
+    # A `*.test.yaml` file's tests run against every rule loaded with it.
+    every = {r.id: r.rule.object for r in catalog.ruleset.rules}
+    for test_file in catalog.test_files:
+        if test_file.document is not None:
+            problems.extend(_PackCheck(test_file.document, schema).tests(every))
     return sorted(problems, key=lambda p: (p.path, p.line, p.column))
 
 
@@ -65,7 +70,77 @@ class _PackCheck:
                 used.append(obj)
                 self._rule(("rules", i), rule, obj)
         self._labels(data.get("labels") or {}, used or list(self.schema.objects.values()))
+        rule_objects = {
+            rule.get("id"): rule.get("object") for rule in data.get("rules") or () if rule
+        }
+        return self.tests(rule_objects)
+
+    def tests(self, rule_objects: dict[str, str]) -> list[Problem]:
+        """The file's `tests:`: the objects and fields their events and expectations name,
+        and the values their events hold. `rule_objects` are the tested rules' objects."""
+        objects = sorted(set(rule_objects.values()))
+        sole = objects[0] if len(objects) == 1 else None
+        for i, test in enumerate(self.doc.data.get("tests") or ()):
+            loc: Loc = ("tests", i)
+            if test.get("event") is not None:
+                self._test_steps([(loc, test)], sole, rule_objects)
+            else:
+                steps = [((*loc, "events", j), step) for j, step in enumerate(test["events"])]
+                self._test_steps(steps, sole, rule_objects)
+                if test.get("expect") is not None:
+                    obj = self._event_object(steps[0], sole, quiet=True)
+                    self._expect((*loc, "expect"), test["expect"], obj, rule_objects)
         return self.problems
+
+    def _test_steps(
+        self, steps: list[tuple[Loc, dict]], sole: str | None, rule_objects: dict[str, str]
+    ) -> None:
+        """A test's events: a sequence is about one record, so the first event's object (or
+        the rules' only object) is every event's."""
+        obj = self._event_object(steps[0], sole)
+        for k, (loc, step) in enumerate(steps):
+            event = step.get("event") or {}
+            if k > 0 and event.get("object") not in (None, getattr(obj, "name", None)):
+                continue  # a second object in one sequence: the test runner says so
+            if obj is not None:
+                for name, value in (event.get("fields") or {}).items():
+                    self._event_value((*loc, "event", "fields", name), name, value, obj)
+                if event.get("changed") is not None:
+                    self._names((*loc, "event", "changed"), event["changed"], obj)
+            if step.get("expect") is not None:
+                self._expect((*loc, "expect"), step["expect"], obj, rule_objects)
+
+    def _event_object(
+        self, step: tuple[Loc, dict], sole: str | None, *, quiet: bool = False
+    ) -> CrmObject | None:
+        loc, test = step
+        named = (test.get("event") or {}).get("object")
+        if named is None:
+            return self.schema.object(sole) if sole else None
+        if quiet:
+            return self.schema.object(named)
+        return self._object((*loc, "event", "object"), named)
+
+    def _event_value(self, loc: Loc, name: str, value: Any, obj: CrmObject) -> None:
+        """A field of a test's event or expected defaults. Its type is not checked: a test may
+        send a number as text on purpose, as an Outbound Message read without a schema does."""
+        found = self._field(loc, name, obj, key=True)
+        message = _outside_picklist(found, value) if found is not None else None
+        if message:
+            self._add(loc, message)
+
+    def _expect(
+        self, loc: Loc, expect: dict, obj: CrmObject | None, rule_objects: dict[str, str]
+    ) -> None:
+        """Fields named in expectations: `missing` by the rule's object, `defaults` by the
+        event's."""
+        for rule, names in (expect.get("missing") or {}).items():
+            rule_obj = self.schema.object(rule_objects.get(rule, ""))
+            if rule_obj is not None:
+                self._names((*loc, "missing", rule), names, rule_obj)
+        if obj is not None:
+            for name, value in (expect.get("defaults") or {}).items():
+                self._event_value((*loc, "defaults", name), name, value, obj)
 
     def _add(self, loc: Loc, message: str, *, key: bool = False) -> None:
         self.problems.append(self.doc.problem(loc, message, key=key))
@@ -81,7 +156,12 @@ class _PackCheck:
         self, loc: Loc, name: str, obj: CrmObject, *, key: bool = False, placeholder: bool = False
     ) -> CrmField | None:
         """The field `name` of `obj`, or None and a problem; a `placeholder` problem points at
-        the `{name}` in its template when it can be found on the template's first line."""
+        the `{name}` in its template when it can be found on the template's first line.
+        A dotted name (`Account.Industry`, in rule tests) is a field of a related record."""
+        relationship, dot, rest = name.partition(".")
+        if dot:
+            target = self._related(loc, relationship, obj)
+            return self._field(loc, rest, target, key=key) if target is not None else None
         found = obj.fields.get(name)
         if found is None:
             problem = self.doc.problem(
@@ -91,6 +171,17 @@ class _PackCheck:
                 problem = self._pointed(problem, "{" + name + "}")
             self.problems.append(problem)
         return found
+
+    def _related(self, loc: Loc, relationship: str, obj: CrmObject) -> CrmObject | None:
+        """The object a relationship (`Account`, `Owner`, `Dossier__r`) of `obj` leads to;
+        None when it leads to an object the schema does not describe (not checked)."""
+        by_name = {_relationship(f.name): f for f in obj.fields.values() if f.references}
+        found = by_name.get(relationship)
+        if found is None:
+            hint = suggest(relationship, list(by_name))
+            self._add(loc, f"unknown relationship '{relationship}' on {obj.name}{hint}")
+            return None
+        return next(filter(None, map(self.schema.object, found.references)), None)
 
     def _pointed(self, problem: Problem, needle: str) -> Problem:
         lines = self.doc.text.splitlines()
@@ -185,6 +276,13 @@ class _PackCheck:
                 self._add(("labels", name), f"unknown field '{name}' on {where}{hint}", key=True)
 
 
+def _relationship(field_name: str) -> str:
+    """A reference field's relationship name, as SOQL and formulas write it."""
+    if field_name.endswith("__c"):
+        return field_name.removesuffix("__c") + "__r"
+    return field_name.removesuffix("Id")
+
+
 def _wrong_value(found: CrmField, value: Any, op: str) -> str | None:
     """What is wrong with comparing `found` with `value` (or defaulting it to it), or None."""
     if value is None:
@@ -208,12 +306,24 @@ def _wrong_value(found: CrmField, value: Any, op: str) -> str | None:
     elif not isinstance(value, str):
         what = "text" if kind in TEXT_TYPES else f"a {kind}"
         return f"{found.name} is {what}: quote the value ('{value}'), or it never equals the field"
-    elif found.restricted and op in _PICKLIST_OPERATORS and value not in found.picklist:
-        hint = suggest(value, list(found.picklist))
-        if not hint:
-            hint = "; its values are " + ", ".join(f"'{v}'" for v in found.picklist[:12])
-        return f"{shown} is not a value of the {found.name} picklist{hint}"
+    elif op in _PICKLIST_OPERATORS:
+        return _outside_picklist(found, value)
     return None
+
+
+def _outside_picklist(found: CrmField, value: Any) -> str | None:
+    """What is wrong with `value` in a restricted picklist, or None."""
+    if not (found.restricted and isinstance(value, str)):
+        return None
+    # A multi-select picklist's value is its chosen values joined by ';'.
+    chosen = value.split(";") if found.type == "multipicklist" else [value]
+    wrong = next((v for v in chosen if v not in found.picklist), None)
+    if wrong is None:
+        return None
+    hint = suggest(wrong, list(found.picklist))
+    if not hint:
+        hint = "; its values are " + ", ".join(f"'{v}'" for v in found.picklist[:12])
+    return f"{wrong!r} is not a value of the {found.name} picklist{hint}"
 
 
 def _is_date(text: str) -> bool:

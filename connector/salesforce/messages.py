@@ -57,7 +57,8 @@ _WITH_A_VALUE = [
     for pattern in (
         rf"(?P<head>{_LABEL}: id value of incorrect type: )(?P<value>.*)",
         rf"(?P<head>{_LABEL}: data value too large: )(?P<value>.*)(?P<tail> \(max length=\d+\))",
-        rf"(?P<head>{_LABEL}: bad value for restricted picklist field: )(?P<value>.*)",
+        # REST says it without the label; Apex and the SOAP API put the label first.
+        rf"(?P<head>(?:{_LABEL}: )?bad value for restricted picklist field: )(?P<value>.*)",
         rf"(?P<head>{_LABEL}: invalid email address: )(?P<value>.*)",
         rf"(?P<head>{_LABEL}: value not of required type: )(?P<value>.*)",
         r"(?P<head>Cannot deserialize instance of \w+ from \w+ value )(?P<value>.*)"

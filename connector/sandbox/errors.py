@@ -66,3 +66,13 @@ def string_too_long(label: str, value: str, field: str, max_length: int) -> Sale
         f"{label}: data value too large: {value} (max length={max_length})",
         [field],
     )
+
+
+def bad_picklist_value(value: str, field: str) -> SalesforceError:
+    """A value outside a restricted picklist (Salesforce's words, the value quoted)."""
+    return SalesforceError(
+        400,
+        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+        f"bad value for restricted picklist field: {value}",
+        [field],
+    )

@@ -10,7 +10,13 @@ from importlib import resources
 
 from ruamel.yaml import YAML
 
-from .errors import SalesforceError, bad_json, malformed_id, string_too_long
+from .errors import (
+    SalesforceError,
+    bad_json,
+    bad_picklist_value,
+    malformed_id,
+    string_too_long,
+)
 from .ids import to18
 
 TEXT_TYPES = {"string", "textarea", "picklist", "email", "phone", "url"}
@@ -38,7 +44,7 @@ class FieldSpec:
     external_id: bool = False
     unique: bool = False
     values: tuple[str, ...] = ()  # a picklist's values, in order
-    restricted: bool = False  # a restricted picklist refuses other values (not enforced here)
+    restricted: bool = False  # a restricted picklist refuses other values, as Salesforce does
     references: tuple[str, ...] = ()  # a reference's target objects
 
     @property
@@ -193,6 +199,8 @@ def coerce(field: FieldSpec, value: object) -> object:
         limit = MAX_LENGTH.get(kind)
         if limit is not None and len(text) > limit:
             raise string_too_long(field.label, text, field.name, limit)
+        if field.restricted and text not in field.values:
+            raise bad_picklist_value(text, field.name)
         return text
     if kind == "boolean":
         if isinstance(value, bool):

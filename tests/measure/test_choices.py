@@ -16,10 +16,16 @@ def _store_with(tmp_path, values: list[object], obj: str = "Task") -> Store:
     store = Store(f"sqlite:///{tmp_path / 'facts.db'}")
     store.upgrade()
     events = [
-        RecordEvent(id=f"e{n}", object=obj, record_id=f"00T{n:03d}", kind="created",
-                    occurred_at=AT, fields={"Outcome__c": v})
+        RecordEvent(
+            id=f"e{n}",
+            object=obj,
+            record_id=f"00T{n:03d}",
+            kind="created",
+            occurred_at=AT,
+            fields={"Outcome__c": v},
+        )
         for n, v in enumerate(values)
-    ]  # fmt: skip
+    ]
     added = store.add(events)
     with store.writing() as conn:
         conn.execute(
@@ -35,7 +41,7 @@ def _store_with(tmp_path, values: list[object], obj: str = "Task") -> Store:
                     "updated_at": AT,
                 }
                 for e, (inbox_id, _) in zip(events, added, strict=True)
-            ],  # fmt: skip
+            ],
         )
     return store
 

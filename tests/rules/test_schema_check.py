@@ -230,3 +230,121 @@ def test_a_schema_from_describe_answers() -> None:
 def test_a_file_that_is_no_schema_is_refused() -> None:
     with pytest.raises(ValueError, match="not a Lastmile schema file"):
         CrmSchema.from_json({"pack": "x"})
+
+
+# --- Rule tests: the fields their events and expectations name ---------------------------------
+
+TESTED_RULE = rule("    if: {all: [{StageName: Closed Won}]}\n    then: {require: [NextStep]}\n")
+
+
+def test_a_tests_event_fields_and_changed_are_checked(tmp_path: Path) -> None:
+    # Types are not: a test may send a number as text, as an untyped Outbound Message does.
+    text = TESTED_RULE + (
+        "tests:\n"
+        "  - name: won\n"
+        "    event:\n"
+        "      changed: [StagName]\n"
+        "      fields: {StageName: Closed Wonn, NextStpe: null, Amount: lots}\n"
+        "    expect: {matched: [r]}\n"
+    )
+    assert problems(tmp_path, text) == [
+        "pack.yaml:10:17: unknown field 'StagName' on Opportunity; did you mean 'StageName'?",
+        "pack.yaml:11:27: 'Closed Wonn' is not a value of the StageName picklist; "
+        "did you mean 'Closed Won'?",
+        "pack.yaml:11:40: unknown field 'NextStpe' on Opportunity; did you mean 'NextStep'?",
+    ]
+
+
+def test_a_sequence_and_its_expectations_are_checked(tmp_path: Path) -> None:
+    text = TESTED_RULE + (
+        "tests:\n"
+        "  - name: won, then filled in\n"
+        "    events:\n"
+        "      - event: {object: Opportunity, fields: {StageName: Closed Won}}\n"
+        "        expect: {missing: {r: [NextStpe]}}\n"
+        "      - at: 1h\n"
+        "        event: {fields: {Nextstep: call back}}\n"
+        "    expect: {defaults: {LeadSource: Phone, Amout: 10}}\n"
+    )
+    assert problems(tmp_path, text) == [
+        "pack.yaml:11:32: unknown field 'NextStpe' on Opportunity; did you mean 'NextStep'?",
+        "pack.yaml:13:26: unknown field 'Nextstep' on Opportunity; did you mean 'NextStep'?",
+        "pack.yaml:14:44: unknown field 'Amout' on Opportunity; did you mean 'Amount'?",
+    ]
+
+
+def test_a_tests_event_for_an_unknown_object(tmp_path: Path) -> None:
+    text = TESTED_RULE + (
+        "tests:\n  - name: wrong object\n    event: {object: Oportunity, fields: {Nmae: x}}\n"
+    )
+    assert problems(tmp_path, text) == [
+        "pack.yaml:9:21: unknown object 'Oportunity' (not in the CRM schema); "
+        "did you mean 'Opportunity'?"
+    ]
+
+
+def test_a_test_file_is_checked_against_the_objects_of_all_rules(tmp_path: Path) -> None:
+    (tmp_path / "calls.test.yaml").write_text(
+        "tests:\n"
+        "  - name: a call\n"
+        "    event: {object: Task, fields: {Status: Complete, Subjet: Call}}\n",
+        encoding="utf-8",
+    )
+    text = rule("    then: {require: [Subject]}\n", object="Task")
+    assert problems(tmp_path, text) == [
+        "calls.test.yaml:3:44: 'Complete' is not a value of the Status picklist; "
+        "did you mean 'Completed'?",
+        "calls.test.yaml:3:54: unknown field 'Subjet' on Task; did you mean 'Subject'?",
+    ]
+
+
+def test_a_multi_select_picklist_value_is_checked_value_by_value(tmp_path: Path) -> None:
+    schema = CrmSchema(
+        {
+            "Lead": _object(
+                "Lead",
+                CrmField(
+                    "Interests__c",
+                    "multipicklist",
+                    "Interests",
+                    picklist=("Web", "Phone"),
+                    restricted=True,
+                ),
+            )
+        }
+    )
+    text = rule(
+        "    if: {all: [{Interests__c: Web;Phone}]}\n    then: {require: [Interests__c]}\n", "Lead"
+    )
+    (tmp_path / "pack.yaml").write_text(text, encoding="utf-8")
+    assert check_catalog(load_catalog([tmp_path]), schema) == []
+    (tmp_path / "pack.yaml").write_text(text.replace("Phone}", "Fone}"), encoding="utf-8")
+    (problem,) = check_catalog(load_catalog([tmp_path]), schema)
+    assert problem.message == (
+        "'Fone' is not a value of the Interests__c picklist; did you mean 'Phone'?"
+    )
+
+
+def test_a_field_of_a_related_record_is_checked_on_that_record(tmp_path: Path) -> None:
+    schema = CrmSchema(
+        {
+            "Case": _object(
+                "Case",
+                CrmField("Status", "picklist", "Status"),
+                CrmField("AccountId", "reference", "Account ID", references=("Account",)),
+            ),
+            "Account": _object("Account", CrmField("ID_Verified__c", "boolean", "ID Verified")),
+        }
+    )
+    text = rule("    then: {require: [Status]}\n", "Case") + (
+        "tests:\n"
+        "  - name: related\n"
+        "    event: {fields: {Status: New}}\n"
+        "    expect: {missing: {r: [Account.ID_Verified__c, Account.IDVerified, Acount.Name]}}\n"
+    )
+    (tmp_path / "pack.yaml").write_text(text, encoding="utf-8")
+    found = [p.message for p in check_catalog(load_catalog([tmp_path]), schema)]
+    assert found == [
+        "unknown field 'IDVerified' on Account; did you mean 'ID_Verified__c'?",
+        "unknown relationship 'Acount' on Case; did you mean 'Account'?",
+    ]
