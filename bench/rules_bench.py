@@ -28,6 +28,15 @@ matched-rule sets are compared with `evaluate` on a sample of events; an engine 
 is excluded from the table. Where Lastmile cannot load or run a pack (durable_rules limits), its
 columns say FAILS, the reason is printed, and py-loop is the reference for the others.
 
+A second table times evaluate() with the previous snapshot, as the worker calls it: with
+snapshots the network never read (cold) and with each record saved twice in a row (warm), beside
+`gen`, evaluate() with a plain Python matcher generated per object from the same conditions (the
+honest baseline: same Decisions, checked, no rule engine), and `before`, evaluate() of a copy of
+rules/ from an earlier commit:
+
+    mkdir -p /tmp/before && git archive 6fe0d1b rules | tar -x -C /tmp/before
+    python bench/rules_bench.py --quick --before /tmp/before/rules
+
 The engines take turns on chunks of 500 records, and events/s is the median over the chunks,
 so that load from other processes on the machine skews no engine more than another. An engine
 that would take longer than --budget seconds is timed on a prefix of the records (marked *).
@@ -39,6 +48,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import hashlib
+import importlib.util
 import io
 import json
 import math
@@ -51,8 +61,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -61,8 +72,20 @@ from ruamel.yaml import YAML
 
 from lastmile import rules
 from lastmile.rules import RecordEvent, RuleSet, evaluate, load_text
-from lastmile.rules.conditions import All, Any_, Changed, Compare, Condition, Not, holds, simplify
-from lastmile.rules.ruleset import SITUATION, LoadedRule, Source
+from lastmile.rules.conditions import (
+    All,
+    Any_,
+    Changed,
+    Compare,
+    Condition,
+    Not,
+    compare,
+    holds,
+    simplify,
+)
+from lastmile.rules.engine import Entry
+from lastmile.rules.records import as_double
+from lastmile.rules.ruleset import SITUATION, LoadedRule, Source, network_entries
 from lastmile.rules.schema import Pack
 
 try:
@@ -841,6 +864,255 @@ def run_point(
 
 
 # ---------------------------------------------------------------------------------------------
+# evaluate() with the previous snapshot, as the worker calls it, against a generated matcher.
+#
+# The worker passes every update the record as last seen. Two streams of the same events:
+#   cold  each update's snapshot is the record with the fields it changed holding other values:
+#         a state this process has never read (a record last saved long ago);
+#   warm  every event is followed by a second save of the same record, whose snapshot is the
+#         state the first one left: a state the network read just before (saved twice in a row).
+# Per stream: `before` is evaluate() of a copy of rules/ from an earlier commit (--before);
+# `gen` is evaluate() with the network swapped for plain Python generated per object from the
+# same entries (the honest baseline: same Decision code, no rule engine). The Decisions of both
+# are compared with evaluate()'s before timing.
+
+Snapshots = dict[str, dict[str, Any] | None]
+
+
+def snapshot_streams(events: list[RecordEvent], seed: int) -> dict[str, tuple[list, Snapshots]]:
+    """The cold and the warm stream: events, and the snapshot passed with each (by event id)."""
+    rng = random.Random(seed)
+    cold: Snapshots = {}
+    warm_events: list[RecordEvent] = []
+    warm: Snapshots = {}
+    for i, event in enumerate(events):
+        other = make_fields(rng, len(events) + i)
+        before = {**event.fields, **{n: other.get(n) for n in event.changed or ()}}
+        cold[event.id] = None if event.kind == "created" else before
+        warm[event.id] = cold[event.id]
+        names = [n for n in event.fields if rng.random() < P_CHANGED] or ["Status"]
+        again = RecordEvent(
+            id=f"{event.id}-again",
+            source="bench",
+            object=event.object,
+            record_id=event.record_id,
+            kind="updated",
+            occurred_at=event.occurred_at + timedelta(minutes=5),
+            fields={**event.fields, **{n: other.get(n) for n in names}},
+            changed=tuple(names),
+        )
+        warm_events += (event, again)
+        warm[again.id] = dict(event.fields)
+    return {"cold": (events, cold), "warm": (warm_events, warm)}
+
+
+def _value(value: Any, consts: list[Any]) -> str:
+    """A name for a constant in generated code."""
+    consts.append(value)
+    return f"k{len(consts) - 1}"
+
+
+def _python(cond: Condition, var: Callable[[str], str], consts: list[Any]) -> str:
+    """A condition as a Python expression with holds()' meaning (records.same_value etc.)."""
+    if isinstance(cond, All | Any_):
+        if not cond.items:
+            return "True" if isinstance(cond, All) else "False"
+        joiner = " and " if isinstance(cond, All) else " or "
+        return "(" + joiner.join(_python(c, var, consts) for c in cond.items) + ")"
+    if isinstance(cond, Not):
+        return f"(not {_python(cond.item, var, consts)})"
+    if isinstance(cond, Changed):
+        return "(" + " or ".join(f"{f!r} in changed" for f in cond.fields) + ")"
+    x, op, ref = var(cond.field), cond.op, cond.value
+    if op in ("equals", "not_equals", "in", "not_in"):
+        refs = ref if op in ("in", "not_in") else (ref,)
+        if all(type(r) is str for r in refs):
+            test = f"(type({x}) is str and {x} in {_value(frozenset(refs), consts)})"
+        else:
+            test = "(" + " or ".join(_equals(x, r, consts) for r in refs) + ")"
+        return test if op in ("equals", "in") else f"(not {test})"
+    if op == "empty":
+        test = f"({x} is None or (type({x}) is str and not {x}.strip()))"
+        return test if ref else f"(not {test})"
+    if op in ("gt", "gte", "lt", "lte") and not isinstance(ref, str):
+        symbol = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
+        return f"(type({x}) in NUMBER and as_double({x}) {symbol} {_value(as_double(ref), consts)})"
+    return f"{_value(partial(compare, cond), consts)}({x})"  # text patterns and orderings
+
+
+def _equals(x: str, ref: Any, consts: list[Any]) -> str:
+    if ref is None or isinstance(ref, bool):
+        return f"({x} is {ref!r})"
+    if isinstance(ref, str):
+        return f"(type({x}) is str and {x} == {_value(ref, consts)})"
+    return f"(type({x}) in NUMBER and as_double({x}) == {_value(as_double(ref), consts)})"
+
+
+def _generate(entries: list[Entry]) -> Callable[..., set[str]]:
+    """One object's entries as one Python function (kind, fields, changed) -> names."""
+    consts: list[Any] = []
+    names: dict[str, str] = {}
+
+    def var(name: str) -> str:
+        return names.setdefault(name, f"f{len(names)}")
+
+    body = []
+    for entry in entries:
+        test = _python(simplify(entry.condition), var, consts)
+        kinds = _value(frozenset(entry.kinds), consts)
+        body.append(f"    if kind in {kinds} and {test}: out.add({entry.name!r})")
+    head = ["def match(kind, fields, changed):", "    get = fields.get", "    out = set()"]
+    head += [f"    {v} = get({n!r})" for n, v in names.items()]
+    namespace: dict[str, Any] = {"NUMBER": (int, float), "as_double": as_double}
+    namespace.update((f"k{i}", c) for i, c in enumerate(consts))
+    exec("\n".join([*head, *body, "    return out"]), namespace)  # our own text, from conditions
+    return namespace["match"]
+
+
+class GeneratedMatcher:
+    """The network's job in plain Python: `match_with_previous` as rules.engine.Network has it."""
+
+    def __init__(self, entries: list[Entry]) -> None:
+        by_object: dict[str, list[Entry]] = {}
+        for entry in entries:
+            by_object.setdefault(entry.object, []).append(entry)
+        self.now = {obj: _generate(es) for obj, es in by_object.items()}
+        self.before = {
+            obj: _generate([e for e in es if e.before and "updated" in e.kinds])
+            for obj, es in by_object.items()
+        }
+
+    def match_with_previous(
+        self, obj: str, kind: str, fields: Any, changed: frozenset[str], previous: Any
+    ) -> tuple[set[str], set[str]]:
+        now = self.now.get(obj)
+        if now is None:
+            return set(), set()
+        before = set() if previous is None else self.before[obj]("updated", previous, frozenset())
+        return now(kind, fields, changed), before
+
+
+def import_before(path: str) -> Any:
+    """A copy of the rules package (say `git archive COMMIT rules`), imported under another name."""
+    folder = Path(path)
+    spec = importlib.util.spec_from_file_location(
+        "rules_before", folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["rules_before"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class WithSnapshot(Engine):
+    """evaluate(ruleset, event, snapshot) of some rules package, with the stream's snapshots."""
+
+    def __init__(self, name: str, evaluate_: Callable[..., Any], ruleset: Any, snaps: Snapshots):
+        self.name, self.evaluate, self.ruleset, self.snaps = name, evaluate_, ruleset, snaps
+
+    def decision(self, event: RecordEvent) -> dict[str, Any]:
+        return self.evaluate(self.ruleset, event, self.snaps[event.id]).to_json()
+
+    def matches(self, event: RecordEvent, row: Row) -> set[str]:
+        return set(self.decision(event)["matched"])
+
+    def run(self, events: Sequence[RecordEvent], rows: Sequence[Row]) -> int:
+        evaluate_, ruleset, snaps, total = self.evaluate, self.ruleset, self.snaps, 0
+        for event in events:
+            total += len(evaluate_(ruleset, event, snaps[event.id]).matched)
+        return total
+
+
+def _same_decisions(reference: WithSnapshot, other: WithSnapshot, events: list) -> str:
+    """'' when `other` decides every event as `reference` does (keys both know), else why not."""
+    for event in events:
+        want, got = reference.decision(event), other.decision(event)
+        keys = want.keys() & got.keys()
+        if any(want[k] != got[k] for k in keys):
+            diff = sorted(k for k in keys if want[k] != got[k])
+            return f"{event.id}: {other.name} differs in {', '.join(diff)}"
+    return ""
+
+
+SNAPSHOT_ENGINES = ("before", "evaluate", "gen")
+
+
+def snapshot_point(scenario: Scenario, n_rules: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Events/s of evaluate() with snapshots, per stream: before, now, the generated baseline."""
+    n_objects, _ = scenario.layout(n_rules)
+    events, _rows = events_for(n_objects, args)
+    loaded = load(n_rules, n_objects, args)
+    out: dict[str, Any] = {"rules": n_rules}
+    if loaded.ruleset is None:
+        print(f"  {scenario.key} {n_rules:>5} rules: LASTMILE FAILS ON THIS PACK", flush=True)
+        return out
+    ruleset = loaded.ruleset
+    generated = replace(ruleset, network=GeneratedMatcher(network_entries(ruleset.rules)))
+    old = None
+    if args.before:
+        module = import_before(args.before)
+        text = make_pack(n_rules, object_names(n_objects), args.selectivity, args.seed)
+        old = (module.evaluate, module.load_text(text))
+    for stream, (stream_events, snaps) in snapshot_streams(events, args.seed + 2).items():
+        engines = [
+            WithSnapshot("evaluate", evaluate, ruleset, snaps),
+            WithSnapshot("gen", evaluate, generated, snaps),
+        ]
+        if old is not None:
+            engines.append(WithSnapshot("before", *old, snaps))
+        # In stream order: the warm stream goes through the states the network keeps.
+        sample = stream_events[: min(args.check, len(stream_events))]
+        for engine in engines[1:]:
+            problem = _same_decisions(engines[0], engine, sample)
+            if problem:
+                print(f"    {stream}: {engine.name} EXCLUDED, first different Decision: {problem}")
+                engines.remove(engine)
+        timings = measure(engines, stream_events, [], args.budget)
+        out[stream] = {name: t.rate for name, t in timings.items() if not t.error}
+    return out
+
+
+def print_snapshot_table(scenario: Scenario, points: list[dict[str, Any]]) -> None:
+    print(f"\nevaluate() with the previous snapshot ({scenario.key}), events/s")
+    streams = ("cold", "warm")
+    print(
+        f"{'rules':>6} "
+        + " ".join(f"{s + ' ' + e:>15}" for s in streams for e in SNAPSHOT_ENGINES)
+        + " ".join(f" {s + ' ÷before':>12} {s + ' ÷gen':>9}" for s in streams)
+    )
+    for p in points:
+        rates = {s: p.get(s, {}) for s in streams}
+        cells = " ".join(
+            f"{rates[s][e]:>15,.0f}" if rates[s].get(e) else f"{'-':>15}"
+            for s in streams
+            for e in SNAPSHOT_ENGINES
+        )
+        ratios = " ".join(
+            f" {_ratio(rates[s].get('evaluate'), rates[s].get('before')):>12} "
+            f"{_ratio(rates[s].get('evaluate'), rates[s].get('gen')):>9}"
+            for s in streams
+        )
+        print(f"{p['rules']:>6} {cells}{ratios}")
+    for p in points:
+        for stream in streams:
+            rates = p.get(stream, {})
+            if rates.get("before") and p["rules"] in (100, 1000):
+                speed = (rates.get("evaluate") or 0) / rates["before"]
+                print(
+                    f"  target: evaluate() with the snapshot >= 2x before at {p['rules']} rules "
+                    f"({stream}): {speed:.2f}x  {'MET' if speed >= 2 else 'MISSED'}"
+                )
+    print(
+        "cold: snapshots the network never read; warm: each record saved twice in a row (half "
+        "the snapshots are the state just read). before: evaluate() of rules/ from --before; "
+        "gen: evaluate() with a plain Python matcher generated from the same conditions instead "
+        "of durable_rules. ÷before, ÷gen: evaluate's speed over theirs (compare within a "
+        "stream: the warm one has more updates with a snapshot)"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # Reporting.
 
 ENGINES = ("evaluate", "network", "py-loop", "rule-engine", "zen")
@@ -1073,6 +1345,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="cProfile evaluate at 100 and 1000 rules (A), 1000 rules (B)",
     )
     parser.add_argument("--profile-records", type=int, default=20_000)
+    parser.add_argument(
+        "--before",
+        help="a copy of rules/ to time as `before` (git archive COMMIT rules | tar -x -C DIR; "
+        "then DIR/rules)",
+    )
     parser.add_argument("--seed", type=int, default=20261102)
     args = parser.parse_args(argv)
     if args.quick:
@@ -1119,6 +1396,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         points = [run_point(scenario, n, args) for n in args.rule_counts]
         print_table(scenario, points, args)
         print_targets(scenario, points)
+        print(f"\nRunning evaluate() with snapshots ({scenario.key}) ...", flush=True)
+        snapshot_points = [snapshot_point(scenario, n, args) for n in args.rule_counts]
+        print_snapshot_table(scenario, snapshot_points)
         if args.crossover:
             crossover(scenario, points, args)
         sys.stdout.flush()

@@ -8,6 +8,13 @@ and set of event kinds, cut smaller where durable_rules' fixed-size tables need 
 One session (sid "0") is reused for every fact: durable_rules keeps at most 1,024 sessions per
 ruleset.
 
+The work around the C engine is kept small. The C API takes facts as JSON text only, so a
+record state is written once for all the rulesets of its object (`_Group`), from texts kept per
+field value. The previous snapshot, whose situations evaluate() needs, goes in with the event's
+state in one `assert_facts` call, and only through the rulesets holding entries read against it
+(`Entry.before`). What those entries gave for a state is kept for a while (`_KEPT_SITUATIONS`):
+the snapshot is mostly the state the record's last event left, which the network has just read.
+
 Values enter the network through a typed projection of the record, because durable_rules
 compares loosely (5 equals "5", true equals 1) and the rules compare strictly:
 - equality (equals, in and their negations) compares a *token* per field that names the type and
@@ -27,6 +34,7 @@ compares loosely (5 equals "5", true equals 1) and the rules compare strictly:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -35,7 +43,7 @@ import threading
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import durable_rules_engine as _dr
 
@@ -66,6 +74,7 @@ class Entry:
     object: str
     kinds: tuple[str, ...]
     condition: Condition
+    before: bool = False  # also read against the previous state (`match_with_previous`)
 
 
 class _Projection:
@@ -88,43 +97,83 @@ class _Projection:
         return key
 
     def freeze(self) -> None:
-        """Fix the keys once compiling is done: `fact` runs per event and reads only these.
+        """Fix the keys once compiling is done: `state` and `moment` run per event.
 
         Every key is `<letter>_<field API name>` and every token is plain printable ASCII without
         quotes or backslashes (see `_token`), so the fact is written without escaping.
         """
-        self._token_keys = tuple((n, f',"v_{n}":"') for n in sorted(self.tokens))
-        self._empty_keys = tuple((n, f',"e_{n}":') for n in sorted(self.empty))
-        self._number_keys = tuple((n, f',"n_{n}":') for n in sorted(self.numbers))
-        self._changed_keys = tuple((n, f',"c_{n}":') for n in sorted(self.changed))
-        self._pattern_keys_json = tuple((f',"{key}":', cond) for key, cond in self.patterns)
+        # Fields compared for equality hold picklist values, ids, flags: values that repeat, so
+        # their text is kept per value. Others are written out each time.
+        self._kept_fields = tuple((name, {}) for name in sorted(self.tokens))
+        self._empty_keys = tuple(
+            (n, f',"e_{n}":true', f',"e_{n}":false') for n in sorted(self.empty - self.tokens)
+        )
+        self._number_keys = tuple((n, f',"n_{n}":') for n in sorted(self.numbers - self.tokens))
+        self._changed_keys = tuple(
+            (n, f',"c_{n}":true', f',"c_{n}":false') for n in sorted(self.changed)
+        )
+        patterns = [(f',"{key}":', cond) for key, cond in self.patterns]
+        self._state_patterns = tuple(p for p in patterns if not _reads_changed(p[1]))
+        self._moment_patterns = tuple(p for p in patterns if _reads_changed(p[1]))
 
-    def fact(
-        self, obj: str, fields: Fields, changed: frozenset[str], tokens: dict[str, str]
-    ) -> str:
-        """The fact as JSON text; `tokens` caches each field's token for the other chunks."""
+    def state(self, fields: Fields) -> str:
+        """The part of the fact that does not depend on what changed (the record's values)."""
         get = fields.get
-        out = ['{"sid":"0","id":"r","o":"', obj, '"']
-        for name, key in self._token_keys:
-            token = tokens.get(name)
-            if token is None:
-                token = tokens[name] = _token(get(name))
-            out += (key, token, '"')
-        for name, key in self._empty_keys:
-            out += (key, "true" if is_empty(get(name)) else "false")
+        out = []
+        for name, known in self._kept_fields:
+            value = get(name)
+            try:
+                text = known.get((type(value), value))
+            except TypeError:  # not a hashable value: nothing to keep
+                text = None
+            if text is None:
+                text = self._field_text(name, value)
+                with contextlib.suppress(TypeError):
+                    if len(known) >= _KEPT_VALUES:
+                        known.clear()
+                    known[type(value), value] = text
+            out.append(text)
+        for name, yes, no in self._empty_keys:
+            out.append(yes if is_empty(get(name)) else no)
         for name, key in self._number_keys:
             value = get(name)
             if is_number(value) and value == value:  # NaN orders with nothing: no key
                 out += (key, _number_text(value))
-        for name, key in self._changed_keys:
-            out += (key, "true" if name in changed else "false")
-        for key, cond in self._pattern_keys_json:
-            out += (key, "true" if holds(cond, fields, changed) else "false")
-        out.append("}")
+        for key, cond in self._state_patterns:
+            out += (key, "true" if holds(cond, fields, _NOTHING) else "false")
         return "".join(out)
+
+    def _field_text(self, name: str, value: Any) -> str:
+        out = []
+        if name in self.tokens:
+            out += (f',"v_{name}":"', _token(value), '"')
+        if name in self.empty:
+            out += (f',"e_{name}":', "true" if is_empty(value) else "false")
+        if name in self.numbers and is_number(value) and value == value:
+            out += (f',"n_{name}":', _number_text(value))  # NaN orders with nothing: no key
+        return "".join(out)
+
+    def moment(self, fields: Fields, changed: frozenset[str]) -> str:
+        """The part of the fact that depends on what changed in the event."""
+        out = [yes if name in changed else no for name, yes, no in self._changed_keys]
+        for key, cond in self._moment_patterns:
+            out += (key, "true" if holds(cond, fields, changed) else "false")
+        return "".join(out)
+
+    def size(self, other: _Projection | None = None) -> int:
+        """Properties of the fact (sid, id, o and the keys), with `other`'s keys added."""
+        sets = ("tokens", "empty", "numbers", "changed")
+        keys = sum(len(getattr(self, a)) for a in sets) + len(self.patterns)
+        if other is not None:
+            keys += sum(len(getattr(other, a) - getattr(self, a)) for a in sets)
+            keys += sum(1 for _, cond in other.patterns if cond not in self._pattern_keys)
+        return 3 + keys
 
 
 _TEXT_TOKENS: dict[str, str] = {}  # picklist values repeat: their tokens are kept
+_KEPT_VALUES = 1024  # texts of one field's values kept (`_Projection.state`)
+_KEPT_SITUATIONS = 8192  # record states whose `before` names a network keeps
+_NOTHING: frozenset[str] = frozenset()
 
 
 def _token(value: Any) -> str:
@@ -153,6 +202,10 @@ def _token(value: Any) -> str:
             _TEXT_TOKENS.clear()
         _TEXT_TOKENS[text] = token
     return token
+
+
+def _reads_changed(cond: Condition) -> bool:
+    return simplify(cond, changed_is=True) != cond
 
 
 def _escapes(text: str) -> bool:
@@ -293,6 +346,16 @@ def _one_of(branches: list[Any]) -> bool:
     return len(keys) == 1
 
 
+class _Fact(NamedTuple):
+    """One record state of an event as a fact: `id` "r" for the event's own state, "p" for the
+    previous snapshot, which goes in with it so that one pass of the network reads both."""
+
+    id: str
+    fields: Fields
+    changed: frozenset[str]
+    text: str
+
+
 class _Chunk:
     """One durable_rules ruleset: entries of one object and one set of event kinds.
 
@@ -305,82 +368,198 @@ class _Chunk:
     """
 
     # durable_rules' stack of alpha nodes holds 64, a node lists 127 `$nex` tests and `$or`
-    # joins, 511 other tests and 255 rules; a fact holds 254 properties.
+    # joins, 511 other tests and 255 rules.
     MAX_COST = _Cost(stack=56, links=120, leaves=480)
-    MAX_KEYS = 240
     MAX_ONE_RULE = _Cost(stack=28, links=60, leaves=240)  # a bigger rule is read in Python
 
-    def __init__(self, obj: str, kinds: frozenset[str]) -> None:
+    def __init__(self, obj: str, kinds: frozenset[str], proj: _Projection) -> None:
         self.obj = obj
         self.kinds = kinds
-        self.proj = _Projection()
+        self.proj = proj  # shared by the chunks of one `_Group`
         self.rules: dict[str, Any] = {}
         self.conditions: dict[Condition, str] = {}
         self.names: dict[str, list[str]] = {}
+        self.before: dict[str, list[str]] = {}  # the names read against the previous state
         self.cost = _Cost(stack=2)  # the root and the object test
         self.handle: int | None = None
 
-    def keys(self, proj: _Projection | None = None) -> int:
-        p = proj or self.proj
-        return 3 + len(p.tokens) + len(p.empty) + len(p.numbers) + len(p.changed) + len(p.patterns)
-
-    def add(self, entry: Entry) -> bool:
-        """Take the entry if it fits; False when the chunk is full."""
+    def add(self, entry: Entry, cost: _Cost) -> bool:
+        """Take the entry (whose rule costs `cost`) if it fits; False when the chunk is full."""
         rule = self.conditions.get(entry.condition)
-        if rule is not None:  # the same condition again: one durable rule, several names
-            self.names[rule].append(entry.name)
-            return True
-        trial = _Projection()
-        expr = _entry_expression(entry, trial)
-        cost = _cost(expr) + _Cost(stack=1)  # the rule's own chain
-        full = not (self.cost + cost).within(self.MAX_COST)
-        if self.rules and (full or self.keys() + self.keys(trial) > self.MAX_KEYS):
-            return False
-        rule = f"r{len(self.rules)}"
-        self.rules[rule] = {"all": [{"m": _entry_expression(entry, self.proj)}]}
-        self.conditions[entry.condition] = rule
-        self.names[rule] = [entry.name]
-        self.cost += cost
+        if rule is None:
+            if self.rules and not (self.cost + cost).within(self.MAX_COST):
+                return False
+            rule = f"r{len(self.rules)}"
+            self.rules[rule] = {"all": [{"m": _entry_expression(entry, self.proj)}]}
+            self.conditions[entry.condition] = rule
+            self.names[rule] = []
+            self.cost += cost
+        # The same condition again: one durable rule, several names.
+        self.names[rule].append(entry.name)
+        if entry.before and "updated" in self.kinds:
+            self.before.setdefault(rule, []).append(entry.name)
         return True
 
     def create(self) -> None:
-        self.proj.freeze()
         try:
             self.handle = _dr.create_ruleset(f"lastmile-{next(_NAMES)}", _json(self.rules))
         except _dr.error:
             self.handle = None  # read in Python
 
-    def match(self, fields: Fields, changed: frozenset[str], tokens: dict[str, str]) -> set[str]:
-        """Call with _LOCK held."""
+    def match(self, facts: list[_Fact], now: set[str], before: set[str]) -> None:
+        """Add the names that hold for the event's state to `now`, and the names read against the
+        previous state that hold for it to `before`. Call with _LOCK held."""
         if self.handle is None:
-            return {
-                n
-                for cond, rule in self.conditions.items()
-                if holds(cond, fields, changed)
-                for n in self.names[rule]
-            }
-        fact = self.proj.fact(self.obj, fields, changed, tokens)
+            for fact in facts:
+                hits, names = (now, self.names) if fact.id == "r" else (before, self.before)
+                for cond, rule in self.conditions.items():
+                    if rule in names and holds(cond, fact.fields, fact.changed):
+                        hits.update(names[rule])
+            return
         handle = self.handle
+        one = len(facts) == 1
+        text = facts[0].text if one else "[" + ",".join(f.text for f in facts) + "]"
         try:
-            _dr.assert_fact(handle, fact)
+            (_dr.assert_fact if one else _dr.assert_facts)(handle, text)
         except _dr.error:
             # Refused (a limit this chunk still hit): from now on read it in Python.
             _dr.delete_ruleset(handle)
             self.handle = None
-            return self.match(fields, changed, tokens)
-        names: set[str] = set()
+            self.match(facts, now, before)
+            return
         try:
             result = _dr.start_action(handle)
             while result:
                 message, state = result[1], result[2]
                 while message:
-                    # The message is {"r<n>": {...}}: the chunk's own rule names, never escaped.
-                    names.update(self.names[message[2 : message.index('"', 2)]])
+                    # The message is {"r<n>": {"m": <the fact as written>}}: the chunk's own
+                    # rule names and fact ids are never escaped.
+                    end = message.index('"', 2)
+                    rule = message[2:end]
+                    if message[message.index('"id":"', end) + 6] == "r":
+                        now.update(self.names[rule])
+                    else:
+                        before.update(self.before.get(rule, ()))
                     message = _dr.complete_and_start_action(handle, state)
                 result = _dr.start_action(handle)
         finally:
-            _dr.retract_fact(handle, fact)
-        return names
+            (_dr.retract_fact if one else _dr.retract_facts)(handle, text)
+
+
+class _Group:
+    """The chunks of one object whose rules read one projection, so that one fact per record
+    state serves them all (a fact holds at most 254 properties: past that, another group)."""
+
+    MAX_KEYS = 240
+
+    def __init__(self, obj: str) -> None:
+        self.obj = obj
+        self.proj = _Projection()
+        self.chunks: list[_Chunk] = []
+        self.entries: list[Entry] = []
+        self._open: dict[frozenset[str], _Chunk] = {}
+        self.kept: dict[str, frozenset[str]] = {}  # see `_Kept`
+
+    def add(self, entry: Entry) -> bool:
+        """Take the entry if its keys fit in the fact; False when the group is full."""
+        trial = _Projection()
+        cost = _cost(_entry_expression(entry, trial)) + _Cost(stack=1)  # the rule's own chain
+        if self.chunks and self.proj.size(trial) > self.MAX_KEYS:
+            return False
+        kinds = frozenset(entry.kinds)
+        chunk = self._open.get(kinds)
+        if chunk is None or not chunk.add(entry, cost):
+            chunk = self._open[kinds] = _Chunk(self.obj, kinds, self.proj)
+            self.chunks.append(chunk)
+            chunk.add(entry, cost)
+        self.entries.append(entry)
+        return True
+
+    def create(self) -> None:
+        self.proj.freeze()
+        for chunk in self.chunks:
+            chunk.create()
+        self._head_r = f'{{"sid":"0","id":"r","o":"{self.obj}"'
+        self._head_p = f'{{"sid":"0","id":"p","o":"{self.obj}"'
+        self.kinds = frozenset().union(*(c.kinds for c in self.chunks))
+        before = [c for c in self.chunks if c.before]
+        self.before_names = frozenset(
+            n for c in before for names in c.before.values() for n in names
+        )
+        # Which `before` names hold for a record state is kept, so that the previous snapshot,
+        # which is mostly a state the network has just read, need not go through it again. The
+        # event's own reading gives them when it went through every chunk holding them, they
+        # read nothing that changed, and no other entry shares their names.
+        self.before_kinds = (
+            frozenset.intersection(*(c.kinds for c in before)) if before else _NOTHING
+        )
+        self.keeps = bool(before) and not any(
+            _reads_changed(e.condition) or (not e.before and e.name in self.before_names)
+            for e in self.entries
+            if e.before or e.name in self.before_names
+        )
+
+    def match(
+        self,
+        kind: str,
+        fields: Fields,
+        changed: frozenset[str],
+        previous: Fields | None,
+        hits: tuple[set[str], set[str]],
+        kept: _Kept,
+    ) -> None:
+        """Add to `hits` the names that hold now and the `before` names that held for
+        `previous`, reading what `kept` knows of it. Call with _LOCK held."""
+        proj = self.proj
+        current = earlier = None
+        state = ""
+        if kind in self.kinds:
+            state = proj.state(fields)
+            text = self._head_r + state + proj.moment(fields, changed) + "}"
+            current = _Fact("r", fields, changed, text)
+        if previous is not None and self.before_names:
+            earlier_state = proj.state(previous)
+            known = self.kept.get(earlier_state) if self.keeps else None
+            if known is not None:
+                hits[1].update(known)
+            else:
+                text = self._head_p + earlier_state + proj.moment(previous, _NOTHING) + "}"
+                earlier = _Fact("p", previous, _NOTHING, text)
+        now: set[str] = set()
+        before: set[str] = set()
+        for chunk in self.chunks:
+            facts = [current] if current is not None and kind in chunk.kinds else []
+            if earlier is not None and chunk.before:
+                facts.append(earlier)
+            if facts:
+                chunk.match(facts, now, before)
+        hits[0].update(now)
+        hits[1].update(before)
+        if self.keeps and current is not None and kind in self.before_kinds:
+            # The next event's snapshot is this state.
+            kept.put(self, state, self.before_names.intersection(now))
+
+
+class _Kept:
+    """What the `before` entries of each group gave for recent record states, within a budget.
+
+    Kept as plain texts mapped to shared sets, so that keeping adds nothing for the garbage
+    collector to walk (a tuple or a set a state made it collect often in a big process)."""
+
+    def __init__(self) -> None:
+        self.left = _KEPT_SITUATIONS
+        self.groups: list[_Group] = []
+        self.sets: dict[frozenset[str], frozenset[str]] = {}
+
+    def put(self, group: _Group, state: str, names: frozenset[str]) -> None:
+        if self.left <= 0:  # clear all at once: dropping the oldest one by one is slower
+            for each in self.groups:
+                each.kept.clear()
+            self.sets.clear()
+            self.left = _KEPT_SITUATIONS
+        if state not in group.kept:
+            self.left -= 1
+        group.kept[state] = self.sets.setdefault(names, names)
 
 
 def _entry_expression(entry: Entry, proj: _Projection) -> dict[str, Any]:
@@ -399,38 +578,52 @@ class Network:
     """A compiled set of entries; `match` says which of them hold for one record."""
 
     def __init__(self, entries: Iterable[Entry]) -> None:
-        self._chunks: dict[str, list[_Chunk]] = {}
-        open_chunks: dict[tuple[str, frozenset[str]], _Chunk] = {}
-        for entry in entries:
-            entry = replace(entry, condition=simplify(entry.condition))
-            if _always(entry.condition) is False:
-                continue
-            self._chunks.setdefault(entry.object, [])
-            group = (entry.object, frozenset(entry.kinds))
-            chunk = open_chunks.get(group)
-            if chunk is None or not chunk.add(entry):
-                chunk = open_chunks[group] = _Chunk(*group)
-                self._chunks[entry.object].append(chunk)
-                chunk.add(entry)
+        self._groups: dict[str, list[_Group]] = {}
+        simple = [replace(e, condition=simplify(e.condition)) for e in entries]
+        simple = [e for e in simple if _always(e.condition) is not False]
+        # The entries read against the snapshot (and those with the same condition) first: they
+        # fill the first chunks, and the snapshot need not go through the others.
+        early = {(e.object, e.condition) for e in simple if e.before}
+        simple.sort(key=lambda e: (e.object, e.condition) not in early)
+        for entry in simple:
+            groups = self._groups.setdefault(entry.object, [])
+            if not groups or not groups[-1].add(entry):
+                groups.append(_Group(entry.object))
+                groups[-1].add(entry)
+        self._chunks = {obj: [c for g in gs for c in g.chunks] for obj, gs in self._groups.items()}
+        self._kept = _Kept()
         chunks = [c for cs in self._chunks.values() for c in cs]
         with _LOCK:
-            for chunk in chunks:
-                chunk.create()
+            for groups in self._groups.values():
+                for group in groups:
+                    group.create()
+                    self._kept.groups.append(group)
         self._finalizer = weakref.finalize(self, _delete, chunks)
 
     def objects(self) -> frozenset[str]:
-        return frozenset(self._chunks)
+        return frozenset(self._groups)
 
     def match(self, obj: str, kind: str, fields: Fields, changed: frozenset[str]) -> set[str]:
         """The names of the entries that hold for this record state."""
-        names: set[str] = set()
-        chunks = [c for c in self._chunks.get(obj, ()) if kind in c.kinds]
-        tokens: dict[str, str] = {}
-        if chunks:
+        return self.match_with_previous(obj, kind, fields, changed, None)[0]
+
+    def match_with_previous(
+        self,
+        obj: str,
+        kind: str,
+        fields: Fields,
+        changed: frozenset[str],
+        previous: Fields | None,
+    ) -> tuple[set[str], set[str]]:
+        """`match` for the event's state, and the names of the entries marked `before` that hold
+        for `previous` read as an update with nothing changed: both in one pass of the network."""
+        hits: tuple[set[str], set[str]] = (set(), set())
+        groups = self._groups.get(obj)
+        if groups:
             with _LOCK:
-                for chunk in chunks:
-                    names |= chunk.match(fields, changed, tokens)
-        return names
+                for group in groups:
+                    group.match(kind, fields, changed, previous, hits, self._kept)
+        return hits
 
 
 def _delete(chunks: list[_Chunk]) -> None:

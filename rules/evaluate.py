@@ -16,7 +16,7 @@ from .records import (
     is_empty,
 )
 from .ruleset import LoadedRule, RuleSet
-from .schema import pick_locale
+from .schema import TaskAction, Then, pick_locale
 from .templates import join_naturally, render
 
 DEFAULT_PROMPTS = {
@@ -42,7 +42,8 @@ def evaluate(
 
     Rules in observe mode are evaluated and measured, but write nothing: no default, task or
     prompt for them (they are listed in `observed`); `as_live` decides as if every rule were
-    live, which is what a backtest shows."""
+    live, which is what a backtest shows. A rule with an experiment running takes the `then` of
+    the arm the event's unit is in (`arms`); its `control` arm writes nothing, as observe mode."""
     rules = ruleset.for_object(event.object)
     if not rules:
         return Decision(trace=[] if trace else None)
@@ -64,14 +65,20 @@ def evaluate(
     cleared: list[str] = []
     situation: list[str] = []
     observed: list[str] = []
+    arms: dict[str, str] = {}
     fields = event.fields
+    now_filled: dict[tuple[int, str], bool] = {}
+    filled_before: dict[tuple[int, str], bool] = {}
     # Only the rules the network named can act (fired now, or their situation held before).
     for item in ruleset.named(fired | before):
         hit = item.id in fired
-        writes = as_live or item.mode == "live"
+        arm = item.arm(event)
+        then = item.thens[arm]
+        writes = (as_live or item.mode == "live") and item.writes_in(arm)
+        if arm is not None:
+            arms[item.id] = arm
         if hit:
             matched.append(item.id)
-            then = item.rule.then
             if not writes:
                 observed.append(item.id)
             elif then.default and event.kind in item.default_kinds:
@@ -79,7 +86,7 @@ def evaluate(
                     if name not in defaults and is_empty(fields.get(name)):
                         defaults[name] = value
             if writes and then.task is not None:
-                tasks.append(_task(item, event))
+                tasks.append(_task(item, then.task, event))
         if not item.prompts:
             continue
         holds_now = hit or item.situation_name in fired
@@ -89,9 +96,15 @@ def evaluate(
         # A prompt stays on the record while the rule's situation holds (the `if` with `changed`
         # and `on` set aside): it is written when it appears or its list of fields changes, and
         # cleared when the fields are filled or the situation ends.
-        require = item.rule.then.require
-        lacking = [f for f in require if not item.filled(f, fields.get(f))]
-        lacked = [f for f in require if not item.filled(f, previous.get(f))] if held_before else []
+        require = then.require
+        lacking = (
+            [f for f in require if not _filled(item, f, fields, now_filled)] if holds_now else []
+        )
+        lacked = (
+            [f for f in require if not _filled(item, f, previous, filled_before)]
+            if held_before
+            else []
+        )
         shown_before = held_before and bool(lacked or not require)
         shown_now = holds_now and bool(lacking or not require)
         if require and holds_now:
@@ -103,7 +116,7 @@ def evaluate(
         if shown_before and not shown_now:
             cleared.append(item.id)
         elif shown_now and (hit or shown_before) and (not shown_before or lacked != lacking):
-            text = _render_prompt(item, event, lacking, labels or {})
+            text = _render_prompt(item, then, event, lacking, labels or {})
             prompts.append(Prompt(rule=item.id, text=text))
     return Decision(
         matched=matched,
@@ -114,15 +127,30 @@ def evaluate(
         cleared=cleared,
         situation=situation,
         observed=observed,
+        arms=arms,
         trace=[_trace(item, event, changed, item.id in fired) for item in rules] if trace else None,
     )
 
 
+def _filled(item: LoadedRule, name: str, fields: Fields, seen: dict[tuple[int, str], bool]) -> bool:
+    """`item.filled` of one field, worked out once per event for all the rules of a pack (the
+    pack's placeholders decide it)."""
+    key = (id(item.pack), name)
+    known = seen.get(key)
+    if known is None:
+        known = seen[key] = item.filled(name, fields.get(name))
+    return known
+
+
 def _render_prompt(
-    item: LoadedRule, event: RecordEvent, lacking: list[str], crm_labels: Mapping[str, str]
+    item: LoadedRule,
+    then: Then,
+    event: RecordEvent,
+    lacking: list[str],
+    crm_labels: Mapping[str, str],
 ) -> str:
     pack = item.pack
-    prompt = item.rule.then.prompt
+    prompt = then.prompt
     if prompt is None:
         template = pick_locale(DEFAULT_PROMPTS, pack.locale) or DEFAULT_PROMPTS["en"]
     elif isinstance(prompt, str):
@@ -133,24 +161,20 @@ def _render_prompt(
     return render(template, event.fields, event.record_id, join_naturally(labels, pack.locale))
 
 
-def _task(item: LoadedRule, event: RecordEvent) -> FollowUpTask:
-    spec = item.rule.then.task
-    assert spec is not None
+def _task(item: LoadedRule, spec: TaskAction, event: RecordEvent) -> FollowUpTask:
     fields, rid = event.fields, event.record_id
     return FollowUpTask(
         rule=item.id,
         subject=render(spec.subject, fields, rid),
         due=spec.due_in.due_date(event.occurred_at),
         owner=render(spec.owner, fields, rid) or None,
-        what_id=render(_related_to(item), fields, rid) or None,
+        what_id=render(_related_to(item, spec), fields, rid) or None,
         priority=spec.priority,
     )
 
 
-def _related_to(item: LoadedRule) -> str:
+def _related_to(item: LoadedRule, spec: TaskAction) -> str:
     """A task is related to the record, but a Task or Event cannot be: then to what it is about."""
-    spec = item.rule.then.task
-    assert spec is not None
     if "related_to" not in spec.model_fields_set and item.rule.object in ("Task", "Event"):
         return "{WhatId}"
     return spec.related_to

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
 
 # Salesforce ids come as 15 characters (case-sensitive) or 18 (with a checksum suffix): the
 # first 15 name the record, so both spellings of one owner land in the same arm.
@@ -49,3 +51,15 @@ def _check_weights(arms: Mapping[str, float]) -> None:
     total = sum(arms.values())
     if abs(total - 1.0) > _WEIGHT_SLACK:
         raise ValueError(f"the arms' weights must sum to 1, not {total:g}")
+
+
+def arm_of(experiment: Any, fields: Mapping[str, Any], record_id: str, at: datetime) -> str | None:
+    """The arm of the unit an event belongs to, or None: the experiment is not running at `at`,
+    or the event names no unit (an `owner` experiment and no `OwnerId`). `experiment` is a
+    rule's `experiment:` (rules.schema.Experiment)."""
+    if not experiment.running(at):
+        return None
+    unit = record_id if experiment.unit == "record" else fields.get("OwnerId")
+    if not isinstance(unit, str) or not unit.strip():
+        return None
+    return assign_arm(experiment.id, unit, experiment.arms)

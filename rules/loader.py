@@ -294,18 +294,28 @@ def load_catalog(paths: Iterable[str | Path], *, max_file_bytes: int = MAX_FILE_
 
 
 def _duplicate_ids(doc: Document, first_seen: dict[str, Source]) -> list[Problem]:
-    """Rule ids of `doc` already used (in it or an earlier file); notes the new ones."""
+    """Rule and experiment ids of `doc` already used (in it or an earlier file); notes the new
+    ones. An experiment id names one experiment across the directory (a new id, a new one)."""
     rules = doc.data.get("rules") if isinstance(doc.data, dict) else None
     found: list[Problem] = []
     for i, rule in enumerate(rules if isinstance(rules, list) else []):
         rid = rule.get("id") if isinstance(rule, dict) else None
         if not isinstance(rid, str):
             continue
-        if rid in first_seen:
-            message = f"duplicate rule id; first defined at {first_seen[rid]}"
-            found.append(Problem(doc.path, *doc.where(("rules", i, "id")), message, rid))
-        else:
-            first_seen[rid] = Source(doc.path, *doc.where(("rules", i)))
+        experiment = rule.get("experiment")
+        eid = experiment.get("id") if isinstance(experiment, dict) else None
+        for kind, key, where, defined in (
+            ("rule", rid, ("rules", i, "id"), ("rules", i)),
+            ("experiment", eid, ("rules", i, "experiment", "id"), ("rules", i, "experiment", "id")),
+        ):
+            if not isinstance(key, str):
+                continue
+            seen = first_seen.get(f"{kind}:{key}")
+            if seen is not None:
+                message = f"duplicate {kind} id; first defined at {seen}"
+                found.append(Problem(doc.path, *doc.where(where), message, rid))
+            else:
+                first_seen[f"{kind}:{key}"] = Source(doc.path, *doc.where(defined))
     return found
 
 

@@ -32,6 +32,8 @@ class Observation:
     placeholder: tuple[str, ...] = ()  # the `require` fields holding a placeholder value
     mode: str = "live"  # the rule's mode: observe writes nothing (a baseline)
     rule_version: str | None = None  # the rule's own content hash (LoadedRule.version)
+    experiment: str | None = None  # the experiment running for the event's unit, if any
+    arm: str | None = None  # the arm the event's unit is in
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class Occasion:
     fields_placeholder: tuple[str, ...] = ()  # `require` fields seen with a placeholder value
     mode: str = "live"  # the rule's mode when the occasion opened
     rule_version: str | None = None  # the rule's version when the occasion opened
+    experiment: str | None = None  # the experiment and arm the occasion opened in
+    arm: str | None = None
 
     @property
     def time_to_comply_s(self) -> float | None:
@@ -56,27 +60,35 @@ class Occasion:
 
 
 def observe(ruleset: RuleSet, event: RecordEvent, decision: Decision) -> list[Observation]:
-    """The observations an evaluated event gives, one per rule with `require` on its object."""
+    """The observations an evaluated event gives, one per rule with `require` on its object
+    (the `require` of the event's experiment arm, for a rule with an experiment running)."""
     owner = event.fields.get("OwnerId")
     fields = event.fields
-    return [
-        Observation(
-            event_id=event.id,
-            occurred_at=event.occurred_at,
-            rule=item.id,
-            matched=item.id in decision.matched,
-            situation=item.id in decision.situation,
-            missing=tuple(f for f in item.rule.then.require if is_empty(fields.get(f))),
-            owner=owner if isinstance(owner, str) else None,
-            placeholder=tuple(
-                f for f in item.rule.then.require if item.fillers.is_placeholder(f, fields.get(f))
-            ),
-            mode=item.mode,
-            rule_version=item.version,
+    found = []
+    for item in ruleset.for_object(event.object):
+        if not (item.rule.then.require and item.rule.enabled):
+            continue
+        arm = decision.arms.get(item.id)
+        require = item.thens[arm].require
+        found.append(
+            Observation(
+                event_id=event.id,
+                occurred_at=event.occurred_at,
+                rule=item.id,
+                matched=item.id in decision.matched,
+                situation=item.id in decision.situation,
+                missing=tuple(f for f in require if is_empty(fields.get(f))),
+                owner=owner if isinstance(owner, str) else None,
+                placeholder=tuple(
+                    f for f in require if item.fillers.is_placeholder(f, fields.get(f))
+                ),
+                mode=item.mode,
+                rule_version=item.version,
+                experiment=item.rule.experiment.id if arm is not None else None,
+                arm=arm,
+            )
         )
-        for item in ruleset.for_object(event.object)
-        if item.rule.then.require and item.rule.enabled
-    ]
+    return found
 
 
 def derive(
@@ -138,6 +150,8 @@ def _derive_rule(
                 fields_placeholder=obs.placeholder,
                 mode=obs.mode,
                 rule_version=obs.rule_version,
+                experiment=obs.experiment,
+                arm=obs.arm,
             )
             if obs.missing or obs.placeholder:
                 current = opened

@@ -143,13 +143,15 @@ class Decision(BaseModel):
     # Rules (with `require`) whose situation holds: the `if` with `changed` and `on` set aside.
     # Occasions are derived from it; see docs/rules.md.
     situation: list[str] = Field(default_factory=list)
-    # Matched rules in observe mode: measured like the others, nothing written for them.
+    # Matched rules for which nothing is written (observe mode, an experiment's control arm or a
+    # variant `none`): measured like the others.
     observed: list[str] = Field(default_factory=list)
+    # The experiment arm of each rule whose experiment runs for this event's unit.
+    arms: dict[str, str] = Field(default_factory=dict)
     trace: list[RuleTrace] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """DESIGN.md's shape; `observed` and `trace` only when there is something in them."""
         exclude = {"trace"} if self.trace is None else set()
-        if not self.observed:
-            exclude.add("observed")
+        exclude |= {key for key in ("observed", "arms") if not getattr(self, key)}
         return self.model_dump(mode="json", exclude=exclude)

@@ -10,9 +10,10 @@ from functools import cached_property
 
 from .conditions import Condition, fields_read, simplify
 from .engine import Entry, Network
+from .experiments import arm_of
 from .fillers import Fillers
-from .records import FieldValue
-from .schema import Pack, Rule
+from .records import FieldValue, RecordEvent
+from .schema import CONTROL, Pack, Rule, Then
 from .templates import placeholders
 
 LIVE_KINDS = ("created", "updated")
@@ -71,9 +72,55 @@ class LoadedRule:
         text = json.dumps({"pack": pack, "rule": rule}, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
+    def arm(self, event: RecordEvent) -> str | None:
+        """The experiment arm the event's unit is in (None: no experiment running for it)."""
+        experiment = self.rule.experiment
+        if experiment is None:
+            return None
+        return arm_of(experiment, event.fields, event.record_id, event.occurred_at)
+
+    @cached_property
+    def thens(self) -> dict[str | None, Then]:
+        """The `then` of each experiment arm (None: no arm, the rule's own); a variant's keys
+        replace the rule's, an arm without a variant (`control`, `none` too) keeps them."""
+        own = self.rule.then
+        found: dict[str | None, Then] = {None: own}
+        experiment = self.rule.experiment
+        for arm in experiment.arms if experiment is not None else ():
+            variant = experiment.variants.get(arm) if experiment is not None else None
+            if variant is None or variant == "none":
+                found[arm] = own
+            else:
+                changes = {key: getattr(variant, key) for key in variant.model_fields_set}
+                found[arm] = own.model_copy(update=changes)
+        return found
+
+    def writes_in(self, arm: str | None) -> bool:
+        """Whether anything is written for an arm: not for `control`, nor a variant `none`."""
+        experiment = self.rule.experiment
+        if arm is None or experiment is None:
+            return True
+        return arm != CONTROL and experiment.variants.get(arm) != "none"
+
     def filled(self, field: str, value: FieldValue) -> bool:
         """Whether a `require` field is filled: not empty, and not a placeholder value."""
         return self.fillers.filled(field, value)
+
+
+def network_entries(rules: Iterable[LoadedRule]) -> list[Entry]:
+    """What the network matches: each enabled rule's `if`, and the situation of each that may
+    prompt (also read against the previous snapshot)."""
+    entries: list[Entry] = []
+    for item in rules:
+        if not item.rule.enabled:
+            continue
+        entries.append(Entry(item.id, item.rule.object, tuple(item.rule.if_.on), item.condition))
+        if item.prompts:
+            # The situation: the `if` with `changed` taken as true and the moment (`on`) aside.
+            entries.append(
+                Entry(item.situation_name, item.rule.object, LIVE_KINDS, item.situation, True)
+            )
+    return entries
 
 
 @dataclass
@@ -102,19 +149,7 @@ class RuleSet:
             for rule, source in zip(pack.rules, sources, strict=True):
                 cond = rule.if_.condition()
                 loaded.append(LoadedRule(rule, pack, source, cond, simplify(cond, changed_is=True)))
-        entries: list[Entry] = []
-        for item in loaded:
-            if not item.rule.enabled:
-                continue
-            entries.append(
-                Entry(item.id, item.rule.object, tuple(item.rule.if_.on), item.condition)
-            )
-            if item.prompts:
-                # The situation: the `if` with `changed` taken as true and the moment (`on`) aside.
-                entries.append(
-                    Entry(item.situation_name, item.rule.object, LIVE_KINDS, item.situation, True)
-                )
-        ruleset = cls([p for p, _ in packs], loaded, version, Network(entries))
+        ruleset = cls([p for p, _ in packs], loaded, version, Network(network_entries(loaded)))
         for order, item in enumerate(loaded):
             ruleset._order[item.id] = order
             ruleset._by_name[item.id] = ruleset._by_name[item.situation_name] = item
@@ -148,20 +183,24 @@ class RuleSet:
         for item in self.for_object(obj):
             if not item.rule.enabled:
                 continue
-            then = item.rule.then
-            names |= fields_read(item.condition) | set(then.require) | set(then.default)
-            texts: list[str] = []
-            if then.prompt is not None:
-                texts += [then.prompt] if isinstance(then.prompt, str) else then.prompt.values()
-            if then.task is not None:
-                task = then.task
-                texts += [task.subject, task.owner, task.related_to]
-                if obj in ("Task", "Event"):
-                    texts.append("{WhatId}")
-            if then.escalate is not None:
-                texts += [then.escalate.subject, then.escalate.owner]
-            for text in texts:
-                names |= set(placeholders(text))
+            names |= fields_read(item.condition)
+            if item.rule.experiment is not None and item.rule.experiment.unit == "owner":
+                names.add("OwnerId")
+            for then in item.thens.values():  # the rule's own, and each experiment arm's
+                names |= set(then.require) | set(then.default)
+                texts: list[str] = []
+                if then.prompt is not None:
+                    prompt = then.prompt
+                    texts += [prompt] if isinstance(prompt, str) else prompt.values()
+                if then.task is not None:
+                    task = then.task
+                    texts += [task.subject, task.owner, task.related_to]
+                    if obj in ("Task", "Event"):
+                        texts.append("{WhatId}")
+                if then.escalate is not None:
+                    texts += [then.escalate.subject, then.escalate.owner]
+                for text in texts:
+                    names |= set(placeholders(text))
         names.discard("missing")
         self._fields[obj] = frozenset(names)
         return self._fields[obj]

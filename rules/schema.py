@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -234,6 +234,75 @@ class Then(_Strict):
 
 
 Mode = Literal["live", "observe"]
+CONTROL = "control"  # the arm that gets nothing written (measured, as in observe mode)
+
+
+class Variant(_Strict):
+    """What a non-control arm of an experiment changes in the rule's `then`."""
+
+    require: list[FieldName] | None = Field(default=None, min_length=1)
+    default: dict[FieldName, FieldValue] | None = None
+    task: TaskAction | None = None
+    prompt: LocalText | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> Variant:
+        if not self.model_fields_set:
+            raise ValueError("a variant changes at least one of require, default, task or prompt")
+        return self
+
+
+When_ = Annotated[
+    datetime,
+    WithJsonSchema(
+        {"type": "string", "examples": ["2026-12-01", "2026-12-01T09:00:00Z"]},
+    ),
+]
+
+
+class Experiment(_Strict):
+    """`experiment:` randomised arms of a rule (DESIGN.md's experiment contract)."""
+
+    id: Slug
+    unit: Literal["owner", "record"] = "owner"
+    arms: dict[Slug, Annotated[float, Field(gt=0, le=1)]] = Field(min_length=2)
+    # An arm's variant; `none`: nothing written. An arm without one gets the rule's own `then`.
+    variants: dict[Slug, Variant | Literal["none"]] = Field(default_factory=dict)
+    start: When_ | None = None  # outside start..end everyone gets the rule's own `then`
+    end: When_ | None = None
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _midnight(cls, value: Any) -> Any:
+        """A date is its midnight, UTC; a time without a zone is UTC."""
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return datetime(value.year, value.month, value.day, tzinfo=UTC)
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            return f"{value}T00:00:00Z"
+        return value
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Experiment:
+        total = sum(self.arms.values())
+        if abs(total - 1) > 1e-9:
+            weights = " + ".join(f"{w:g}" for w in self.arms.values())
+            raise ValueError(f"the arms' weights must sum to 1 ({weights} = {total:g})")
+        unknown = [name for name in self.variants if name not in self.arms]
+        if unknown:
+            raise ValueError(f"variant {unknown[0]!r} is not an arm ({', '.join(self.arms)})")
+        if CONTROL in self.variants:
+            raise ValueError("'control' is the arm that gets nothing written: it has no variant")
+        if self.start and self.end and self.start >= self.end:
+            raise ValueError("'start' must be before 'end'")
+        return self
+
+    def running(self, at: datetime) -> bool:
+        return (self.start is None or at >= self.start) and (self.end is None or at < self.end)
 
 
 class Rule(_Strict):
@@ -245,8 +314,19 @@ class Rule(_Strict):
     # observe: evaluated and measured like a live rule, but nothing is written for it (the
     # baseline). Unset: the pack's mode.
     mode: Mode | None = None
+    # Which prompts win when a person's prompt budget is full: higher first; then file order.
+    priority: int | None = Field(default=None, ge=-1000, le=1000)
+    experiment: Experiment | None = None
     if_: When = Field(default_factory=When, alias="if")
     then: Then
+
+    @model_validator(mode="after")
+    def _experiment_measures(self) -> Rule:
+        if self.experiment is not None and not self.then.require:
+            raise ValueError(
+                "an experiment compares how often 'require' is met: add the fields to require"
+            )
+        return self
 
 
 class TestEvent(_Strict):
@@ -324,9 +404,7 @@ class Pack(_Strict):
     placeholders: list[Annotated[str, StringConstraints(min_length=1, max_length=80)]] = Field(
         default_factory=list
     )
-    min_length: dict[FieldName, Annotated[int, Field(ge=1, le=1000)]] = Field(
-        default_factory=dict
-    )
+    min_length: dict[FieldName, Annotated[int, Field(ge=1, le=1000)]] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
     tests: list[RuleTest] = Field(default_factory=list)
 

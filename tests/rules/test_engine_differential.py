@@ -10,6 +10,7 @@ that they stay fixed even if hypothesis does not happen to draw them again.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -569,3 +570,70 @@ def test_a_network_freed_while_another_is_built_does_not_deadlock() -> None:
     worker = threading.Thread(target=build, daemon=True)
     worker.start()
     assert done.wait(30), "deadlocked"
+
+
+def expected_before(items: list[Entry], previous: dict[str, Any] | None) -> set[str]:
+    """What `match_with_previous` reads of the snapshot: `before` entries, as an update."""
+    if previous is None:
+        return set()
+    return {
+        e.name
+        for e in items
+        if e.before and "updated" in e.kinds and holds(e.condition, previous, frozenset())
+    }
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    items=entries(),
+    flags=st.lists(st.booleans(), min_size=6, max_size=6),
+    states=st.lists(
+        st.tuples(
+            st.sampled_from(KINDS),
+            records,
+            changed_sets,
+            st.sampled_from(["last", "last", "other", "none"]),
+            records,
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_one_pass_with_the_snapshot_agrees_with_holds(
+    items: list[Entry], flags: list[bool], states: list
+) -> None:
+    # Some entries are also read against the snapshot; some share a name with another entry.
+    items = [replace(e, before=flag) for e, flag in zip(items, flags, strict=False)]
+    if len(items) > 2 and flags[5]:
+        items[-1] = replace(items[-1], name=items[0].name)
+    network = Network(items)
+    last: dict[str, Any] | None = None
+    for kind, fields, changed, which, other in states:
+        # The snapshot is mostly the state read just before: the network may know it already.
+        previous = {"last": last, "other": other, "none": None}[which]
+        now, before = network.match_with_previous(OBJECT, kind, fields, changed, previous)
+        assert now == expected(items, kind, fields, changed)
+        assert before == expected_before(items, previous), (
+            [(e.name, e.before, e.kinds, str(e.condition)) for e in items],
+            kind,
+            fields,
+            previous,
+        )
+        last = fields
+    assert read_in_python(network) == 0
+
+
+def test_what_changed_is_never_taken_from_a_kept_state() -> None:
+    # A `before` entry reading `changed` holds now (A changed) but not for the snapshot, which is
+    # read with nothing changed, although its values are the state just read.
+    items = [
+        Entry("moment", OBJECT, ("updated",), parse_condition({"changed": "A"}), True),
+        Entry("state", OBJECT, ("updated",), parse_condition({"A": 1}), True),
+    ]
+    network = Network(items)
+    assert network.match_with_previous(OBJECT, "updated", {"A": 1}, frozenset({"A"}), None) == (
+        {"moment", "state"},
+        set(),
+    )
+    now, before = network.match_with_previous(OBJECT, "updated", {"A": 2}, frozenset(), {"A": 1})
+    assert (now, before) == (set(), {"state"})
