@@ -21,7 +21,8 @@ from lastmile.rules import RuleSet
 from lastmile.rules.records import FieldValue
 from lastmile.rules.templates import render
 
-from .measure.occasions import RecordOccasion, occasions_of
+from .measure.occasions import RecordOccasion, missed_between
+from .measure.tally import keep_up
 from .settings import Settings
 from .store import Store
 from .worker.writeback import describe_problems, prompt_text, task_key
@@ -30,7 +31,8 @@ log = structlog.get_logger("lastmile.deadlines")
 
 # A deadline that passed longer ago than this is not acted on: a reminder weeks late (the
 # scheduler was down, or `escalate` was just added to a rule with history) is noise. Such
-# occasions of records observed lately are counted (`too_old`); older ones are not even read.
+# occasions are counted (`too_old`) as far back as the longest `within` (and a weekend) before
+# the lookback; older ones are not even read.
 LOOKBACK = timedelta(days=7)
 
 
@@ -60,19 +62,14 @@ def run_deadlines(
         ("missed", "acted", "escalated", "prompts_cleared", "already_done", "too_old"), 0
     )
     counts.update(failed=0, errors=0)
+    keep_up(store, now)  # the indicators' totals move on here, not in a page view
     if not timed:
         return counts
-    # Only records observed since `since` can hold an occasion whose deadline is within the
-    # lookback: the run reads the recent ledger, not all of it, every minute.
+    # Only occasions missed lately are read, from the occasion rows: not the ledger.
     since = now - lookback - _longest_within(ruleset, timed, now)
-    found = occasions_of(
-        store.observations(rules=timed, active_since=since), ruleset, now, rules=timed
-    )
-    latest = {(o.object, o.record_id, o.occasion.rule): o for o in found}  # opening order
+    found = missed_between(store, ruleset, timed, since, now)
     done = store.deadline_keys(since=since)
-    for occ in found:
-        if occ.occasion.outcome != "missed":
-            continue
+    for occ, is_latest in found:
         counts["missed"] += 1
         key = _key(occ)
         deadline = occ.occasion.deadline
@@ -83,7 +80,6 @@ def run_deadlines(
         if deadline < now - lookback:
             counts["too_old"] += 1
             continue
-        is_latest = latest[(occ.object, occ.record_id, occ.occasion.rule)] is occ
         action = _action(store, ruleset, settings, occ, is_latest)
         outcome = _act(store, connector, settings, action, key, now)
         counts[outcome] += 1
@@ -114,7 +110,9 @@ def _action(
     assert item is not None
     escalate = item.rule.then.escalate
     task = None
-    if escalate is not None:
+    # Nothing is written for a rule in observe mode, nor in an experiment's control arm.
+    writes = item.mode == "live" and item.writes_in(occ.occasion.arm)
+    if escalate is not None and writes:
         fields = _opening_fields(store, occ)
         deadline = occ.occasion.deadline
         assert deadline is not None

@@ -3,8 +3,6 @@ default, a pure function of the ledger and `as_of`."""
 
 from __future__ import annotations
 
-import math
-import statistics
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -18,7 +16,7 @@ from lastmile.store import Store
 from lastmile.store.occasions import within_of, within_text
 from lastmile.store.tables import occasions as o
 
-from .tally import OUTCOMES, Tally, default_counts, owner_key, tallies
+from .tally import OUTCOMES, Tally, default_counts, needed, owner_key, tallies
 from .teams import OTHER, Teams
 
 __all__ = ["OUTCOMES", "figures", "figures_of", "indicators", "iso", "iso_week", "parse_time"]
@@ -78,6 +76,8 @@ def indicators(
         "until": utc(until) if until is not None else None,
         "owners": _owners(teams, team) if team is not None else None,
         "fields": {f for fs in require_all.values() for f in fs},
+        "teams": teams,
+        "people": settings.person_reports,
     }
     found = tallies(store, as_of, **asked)
     within = {r: within_text(w) for r, w in within_of(ruleset).items()}
@@ -88,9 +88,11 @@ def indicators(
     order = _rule_order(ruleset, (r for _, r in found.weeks), rule)
     require = {r: require_all.get(r, ()) for r in order}
 
-    def rows(key_name: str, groups: dict[tuple[str, str], Tally]) -> list[dict[str, Any]]:
+    def rows(level: str, groups: dict[tuple[str, str], Tally]) -> list[dict[str, Any]]:
+        for (key, r), tally in groups.items():
+            tally.ranks = found.ranks.get((level, key, r))
         return [
-            {key_name: key, **figures_of(r, groups[(key, r)], require[r])}
+            {level: key, **figures_of(r, groups[(key, r)], require[r])}
             for key in sorted({k for k, _ in groups})
             for r in order
             if (key, r) in groups
@@ -99,12 +101,14 @@ def indicators(
     by_rule = {r: Tally() for r in order}
     for (_week, r), tally in found.weeks.items():
         by_rule[r].add(tally)
+    for r, tally in by_rule.items():
+        tally.ranks = found.ranks.get(("rule", "", r))
     by_team: dict[tuple[str, str], Tally] = {}
     for (owner, r), tally in found.owners.items():
         by_team.setdefault((teams.team_of(owner), r), Tally()).add(tally)
     report: dict[str, Any] = {
         "as_of": iso(as_of),
-        "rules": [figures_of(r, by_rule[r], require[r]) for r in order],
+        "rules": [_with_mode(figures_of(r, by_rule[r], require[r]), ruleset) for r in order],
         "teams": rows("team", by_team),
         "weeks": rows("week", found.weeks),
         "defaults": _defaults(
@@ -123,20 +127,25 @@ def figures(rule: str, occs: Sequence[Occasion], require: Sequence[str] = ()) ->
         tally.counts[occ.outcome] += 1
         for name in occ.fields_missing:
             tally.missing[name] = tally.missing.get(name, 0) + 1
+        for name in occ.fields_placeholder:
+            tally.placeholder[name] = tally.placeholder.get(name, 0) + 1
         if occ.outcome == "met_after_prompt":
-            tally.waits.append(occ.time_to_comply_s or 0.0)
+            tally.waits[occ.time_to_comply_s or 0.0] += 1
     return figures_of(rule, tally, require)
 
 
 def figures_of(rule: str, tally: Tally, require: Sequence[str] = ()) -> dict[str, Any]:
     """One row of the contract: counts by outcome, compliance, time to comply, fields missing
-    (each `require` field, then any other field an occasion opened without)."""
+    (each `require` field, then any other field an occasion opened without) and fields seen
+    with a placeholder value (likewise)."""
     counts = tally.counts
     closed = counts["met_first_time"] + counts["met_after_prompt"] + counts["missed"]
     met = counts["met_first_time"] + counts["met_after_prompt"]
-    waits = sorted(tally.waits)
+    waits = tally.wait_count()
     missing = {name: tally.missing.get(name, 0) for name in require}
     missing.update(sorted((k, v) for k, v in tally.missing.items() if k not in missing))
+    filler = {name: tally.placeholder.get(name, 0) for name in require}
+    filler.update(sorted((k, v) for k, v in tally.placeholder.items() if k not in filler))
     return {
         "rule": rule,
         "occasions": sum(counts.values()),
@@ -144,14 +153,23 @@ def figures_of(rule: str, tally: Tally, require: Sequence[str] = ()) -> dict[str
         "compliance": met / closed if closed else None,
         "time_to_comply_s": (
             {
-                "median": _number(statistics.median(waits)),
-                "p90": _number(waits[math.ceil(0.9 * len(waits)) - 1]),
+                "median": _number(_median(tally)),
+                "p90": _number(tally.kth_wait(needed(waits)[2])),
             }
             if waits
             else None
         ),
         "fields_missing": missing,
+        "fields_placeholder": filler,
     }
+
+
+def _with_mode(row: dict[str, Any], ruleset: RuleSet) -> dict[str, Any]:
+    """A rules row with its rule's mode after its name: `live`, or `observe` (measured, nothing
+    written); None for a rule no longer loaded."""
+    item = ruleset.get(row["rule"])
+    rule, *rest = row.items()
+    return dict([rule, ("mode", item.mode if item is not None else None), *rest])
 
 
 def _owners(teams: Teams, team: str) -> sa.ColumnElement[bool]:
@@ -163,12 +181,14 @@ def _owners(teams: Teams, team: str) -> sa.ColumnElement[bool]:
     return owner_key().in_(teams.members(team))
 
 
+def _median(tally: Tally) -> float:
+    """As `statistics.median` of the times to comply: the middle one, or the mean of the two."""
+    low, high, _ = needed(tally.wait_count())
+    return tally.kth_wait(low) if low == high else (tally.kth_wait(low) + tally.kth_wait(high)) / 2
+
+
 def _number(value: float) -> float | int:
     return int(value) if float(value).is_integer() else value
-
-
-def _opened_between(opened: datetime, since: datetime | None, until: datetime | None) -> bool:
-    return (since is None or opened >= utc(since)) and (until is None or opened < utc(until))
 
 
 def _rule_order(ruleset: RuleSet, seen: Iterable[str], only: str | None) -> list[str]:

@@ -280,3 +280,13 @@ def _correlation(a: _Group, b: _Group) -> float:
     g = max(int(np.count_nonzero((a.closed > 0) | (b.closed > 0))), 2)
     cov = g / (g - 1) * float(np.sum(a.score * b.score))
     return float(np.clip(cov / math.sqrt(a.variance * b.variance), -1.0, 1.0))
+
+
+def as_json(value: float | None) -> float | None:
+    """A share or a difference as the readouts print it: four decimals."""
+    return round(value, 4) if value is not None else None
+
+
+def interval_json(ci: tuple[float, float] | None) -> list[float] | None:
+    """An interval as the readouts print it: [low, high] to four decimals."""
+    return [round(ci[0], 4), round(ci[1], 4)] if ci is not None else None

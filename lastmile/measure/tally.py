@@ -1,19 +1,26 @@
 """The figures behind the indicators, counted by the database from the occasion rows
 (`store/occasions.py`): per rule and ISO week, and per rule and owner, as they stand at `as_of`.
+From `as_of` on the totals' checkpoint (`store/totals.py`) the folded rows' share is summed from
+the totals and only the rest are read row by row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from ..store import Store
+from ..store import totals as kept_totals
+from ..store.tables import default_totals as dt
 from ..store.tables import defaults_applied as d
+from ..store.tables import occasion_totals as t
 from ..store.tables import occasions as o
+from .teams import OTHER, Teams
 
 OUTCOMES = ("met_first_time", "met_after_prompt", "missed", "withdrawn", "open")
 
@@ -24,14 +31,46 @@ class Tally:
 
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
     missing: dict[str, int] = field(default_factory=dict)
-    waits: list[float] = field(default_factory=list)  # met after prompt: seconds to comply
+    placeholder: dict[str, int] = field(default_factory=dict)  # field -> occasions that saw one
+    waits: Counter[float] = field(default_factory=Counter)  # met after prompt: seconds -> how many
+    ranks: Ranks | None = None  # the times to comply as the database ranked them (`tallies`)
 
     def add(self, other: Tally) -> None:
         for name, n in other.counts.items():
             self.counts[name] += n
         for name, n in other.missing.items():
             self.missing[name] = self.missing.get(name, 0) + n
-        self.waits.extend(other.waits)
+        for name, n in other.placeholder.items():
+            self.placeholder[name] = self.placeholder.get(name, 0) + n
+        self.waits.update(other.waits)
+
+    def wait_count(self) -> int:
+        return self.ranks.total if self.ranks is not None else self.waits.total()
+
+    def kth_wait(self, k: int) -> float:
+        """The k-th smallest time to comply (1-based), each distinct time counted."""
+        if self.ranks is not None:
+            return self.ranks.at[k]
+        seen = 0
+        for seconds in sorted(self.waits):
+            seen += self.waits[seconds]
+            if seen >= k:
+                return seconds
+        raise IndexError(f"{k} > {seen} times to comply")
+
+
+@dataclass
+class Ranks:
+    """Of a group's times to comply: how many, and the k-th smallest for the k the figures
+    use (the middle one or two, and the nearest rank of p90: `needed`)."""
+
+    total: int
+    at: dict[int, float] = field(default_factory=dict)
+
+
+def needed(total: int) -> tuple[int, int, int]:
+    """The ranks (1-based) the median and p90 of `total` times read."""
+    return (total + 1) // 2, total // 2 + 1, (9 * total + 9) // 10
 
 
 Groups = dict[tuple[str, str], Tally]  # (week or owner, rule) -> tally
@@ -42,6 +81,15 @@ class Tallies:
     weeks: Groups
     owners: Groups  # owner "" when the occasion has none
     within: dict[str, set[str]]  # rule -> the `within` texts its rows were derived with
+    # (level, key, rule) -> times to comply ranked; level "rule" (key ""), "week", "team", "person"
+    ranks: dict[tuple[str, str, str], Ranks] = field(default_factory=dict)
+
+    def add(self, other: Tallies) -> None:
+        for mine, theirs in ((self.weeks, other.weeks), (self.owners, other.owners)):
+            for key, tally in theirs.items():
+                mine.setdefault(key, Tally()).add(tally)
+        for rule, used in other.within.items():
+            self.within.setdefault(rule, set()).update(used)
 
 
 def outcome_at(as_of: datetime) -> sa.ColumnElement[str]:
@@ -70,10 +118,13 @@ def tallies(
     until: datetime | None = None,
     owners: sa.ColumnElement[bool] | None = None,
     fields: Iterable[str] = (),
+    teams: Teams | None = None,
+    people: bool = False,
 ) -> Tallies:
     """The occasions opened by `as_of` (of `rule`, opened in [`since`, `until`), of `owners`),
-    per rule and week and per rule and owner. `fields`: the ones to count as missing per owner
-    besides any the week groups show."""
+    per rule and week and per rule and owner, with their times to comply ranked per rule, week,
+    team (of `teams`) and, with `people`, owner. `fields`: the ones to count as missing per
+    owner besides any the week groups show."""
     where = [o.c.opened_at <= as_of]
     if rule is not None:
         where.append(o.c.rule == rule)
@@ -83,29 +134,190 @@ def tallies(
         where.append(o.c.opened_at < until)
     if owners is not None:
         where.append(owners)
-    at = outcome_at(as_of).label("at")
+    keep_up(store, as_of)
     with store.reading() as conn:
-        # Grouped by the set of missing fields too: few distinct sets, and exact counts of any
-        # field named, including one a rule no longer requires.
-        weeks: Groups = {}
-        within: dict[str, set[str]] = {}
-        keys = (o.c.rule, o.c.opened_week, at, o.c.fields_missing, o.c.within)
-        by_week = sa.select(*keys, sa.func.count()).where(*where).group_by(*keys)
-        for name, week, outcome, missing, used, n in conn.execute(by_week):
-            tally = weeks.setdefault((week, name), Tally())
-            tally.counts[outcome] += n
-            for f in _split(missing):
-                tally.missing[f] = tally.missing.get(f, 0) + n
-            within.setdefault(name, set()).add(used)
-        seen = sorted({f for t in weeks.values() for f in t.missing} | set(fields))
-        owners_groups = _by_owner(conn, where, at, seen)
-        waits = sa.select(o.c.rule, o.c.owner, o.c.opened_week, o.c.time_to_comply_s).where(
-            *where, o.c.outcome == "met_after_prompt", o.c.closed_at <= as_of
+        kept_totals.one_view(conn)
+        at = kept_totals.checkpoint(conn)
+        # The totals are per week and owner of every occasion: a window or a team is counted
+        # from the rows, as is an `as_of` before the checkpoint.
+        teams = teams or Teams()
+        if at is None or as_of < at or any(x is not None for x in (since, until, owners)):
+            found = _scan(conn, as_of, where, fields)
+            found.ranks = _ranks(conn, as_of, where, None, teams, people)
+            return found
+        found = _totals(conn, rule)
+        unfolded = [*where, kept_totals.unfolded(at)]
+        found.add(_scan(conn, as_of, unfolded, fields))
+        found.ranks = _ranks(conn, as_of, unfolded, rule or "", teams, people)
+        return found
+
+
+def keep_up(store: Store, as_of: datetime) -> None:
+    """Fold the totals up to the day before `as_of` (at most the day before today), so that
+    only the rows of about a day, and those still ahead, are read one by one."""
+    today = datetime.combine(min(as_of, datetime.now(UTC)).date(), time(), UTC)
+    to = today - timedelta(days=1)
+    with store.reading() as conn:
+        at = kept_totals.checkpoint(conn)
+    if at is None or at < to:
+        with store.writing() as conn:
+            kept_totals.fold(conn, to)
+
+
+def _scan(conn: sa.Connection, as_of: datetime, where: list[Any], fields: Iterable[str]) -> Tallies:
+    """The occasion rows `where` holds, counted as they stand at `as_of`."""
+    at = outcome_at(as_of).label("at")
+    # Grouped by the set of missing fields too: few distinct sets, and exact counts of any
+    # field named, including one a rule no longer requires.
+    weeks: Groups = {}
+    within: dict[str, set[str]] = {}
+    keys = (o.c.rule, o.c.opened_week, at, o.c.fields_missing, o.c.fields_placeholder, o.c.within)
+    by_week = sa.select(*keys, sa.func.count()).where(*where).group_by(*keys)
+    for name, week, outcome, missing, filler, used, n in conn.execute(by_week):
+        tally = weeks.setdefault((week, name), Tally())
+        tally.counts[outcome] += n
+        for f in _split(missing):
+            tally.missing[f] = tally.missing.get(f, 0) + n
+        for f in _split(filler):
+            tally.placeholder[f] = tally.placeholder.get(f, 0) + n
+        within.setdefault(name, set()).add(used)
+    seen = sorted({f for t in weeks.values() for f in t.missing} | set(fields))
+    fillers = sorted({f for t in weeks.values() for f in t.placeholder})
+    return Tallies(weeks, _by_owner(conn, where, at, seen, fillers), within)
+
+
+def _ranks(
+    conn: sa.Connection,
+    as_of: datetime,
+    where: list[Any],
+    folded: str | None,
+    teams: Teams,
+    people: bool,
+) -> dict[tuple[str, str, str], Ranks]:
+    """The times to comply by `as_of` of the rows `where` holds, and with `folded` (a rule, or
+    "" for every rule) those in the totals, ranked per group by the database: only the values
+    at the ranks the figures read come back, however many occasions there are."""
+    met = [*where, o.c.outcome == "met_after_prompt", o.c.closed_at <= as_of]
+    seconds = sa.func.coalesce(o.c.time_to_comply_s, 0.0)
+
+    def level(name: str) -> sa.ColumnElement[str]:
+        return sa.literal(name, sa.String)
+
+    one, none = sa.literal(1, sa.Integer), sa.literal("", sa.String)
+    parts = [
+        sa.select(o.c.rule, level("rule"), none, seconds, one).where(*met),
+        sa.select(o.c.rule, level("week"), o.c.opened_week, seconds, one).where(*met),
+        _team_select(o, o.c.owner, teams, seconds, one, conn.dialect.name).where(*met),
+    ]
+    if people:
+        owner = sa.func.coalesce(o.c.owner, "")
+        parts.append(sa.select(o.c.rule, level("person"), owner, seconds, one).where(*met))
+    if folded is not None:
+        waits = [t.c.kind == "wait", t.c.n != 0, *([t.c.rule == folded] if folded else [])]
+        by_week, by_owner = [*waits, t.c.by == "week"], [*waits, t.c.by == "owner"]
+        parts += [
+            sa.select(t.c.rule, level("rule"), none, t.c.wait_s, t.c.n).where(*by_week),
+            sa.select(t.c.rule, level("week"), t.c.key, t.c.wait_s, t.c.n).where(*by_week),
+            _team_select(t, t.c.key, teams, t.c.wait_s, t.c.n, conn.dialect.name).where(*by_owner),
+        ]
+        if people:
+            parts.append(
+                sa.select(t.c.rule, level("person"), t.c.key, t.c.wait_s, t.c.n).where(*by_owner)
+            )
+    every = sa.union_all(*parts).subquery("every")
+    rule, lvl, key, value, n = every.c  # positional: the union's columns
+    keys = (rule.label("rule"), lvl.label("level"), key.label("key"), value.label("seconds"))
+    # Counts cast to integers: PostgreSQL's sums of sums are numeric, and the ranks below are
+    # integer divisions.
+    count = sa.cast(sa.func.sum(n), sa.BigInteger).label("n")
+    grouped = sa.select(*keys, count).group_by(*keys).subquery("grouped")
+    group = (grouped.c.rule, grouped.c.level, grouped.c.key)
+    upto = sa.func.sum(grouped.c.n).over(
+        partition_by=group, order_by=grouped.c.seconds, rows=(None, 0)
+    )
+    upto = sa.cast(upto, sa.BigInteger)
+    total = sa.cast(sa.func.sum(grouped.c.n).over(partition_by=group), sa.BigInteger)
+    ranked = sa.select(
+        *group, grouped.c.seconds, grouped.c.n, upto.label("upto"), total.label("total")
+    ).subquery("ranked")
+    below = ranked.c.upto - ranked.c.n
+    wanted = sa.or_(
+        *(sa.and_(below < k, ranked.c.upto >= k) for k in needed(ranked.c.total))  # type: ignore[arg-type]
+    )
+    query = sa.select(
+        ranked.c.rule, ranked.c.level, ranked.c.key, ranked.c.seconds, below, ranked.c.upto,
+        ranked.c.total,
+    ).where(wanted)  # fmt: skip
+    found: dict[tuple[str, str, str], Ranks] = {}
+    for name, lv, k, value_s, low, high, count in conn.execute(query):
+        ranks = found.get((lv, k, name))
+        if ranks is None:
+            ranks = found[(lv, k, name)] = Ranks(int(count))
+        for rank in needed(int(count)):
+            if low < rank <= high:
+                ranks.at[rank] = float(value_s)
+    return found
+
+
+def _listed(dialect: str, members: list[tuple[str, str]]) -> sa.FromClause:
+    """(key, team) of each listed person, as a table to join: VALUES on PostgreSQL, a union of
+    selects on SQLite (which cannot name the columns of VALUES)."""
+    if dialect == "postgresql":
+        columns = (sa.column("key", sa.String), sa.column("team", sa.String))
+        return sa.values(*columns, name="listed").data(members)
+    rows = (
+        sa.select(
+            sa.literal(key, sa.String).label("key"), sa.literal(team, sa.String).label("team")
         )
-        for name, owner, week, seconds in conn.execute(waits):
-            weeks[(week, name)].waits.append(seconds or 0.0)
-            owners_groups[(owner or "", name)].waits.append(seconds or 0.0)
-    return Tallies(weeks, owners_groups, within)
+        for key, team in members
+    )
+    return sa.union_all(*rows).subquery("listed")
+
+
+def _team_select(
+    table: sa.Table,
+    owner: sa.ColumnElement[str],
+    teams: Teams,
+    seconds: sa.ColumnElement[float],
+    n: sa.ColumnElement[int],
+    dialect: str,
+) -> sa.Select:
+    """(rule, "team", the owner's reportable team as `Teams.team_of` says, seconds, n) of
+    `table`'s rows, joined to the team of each listed person (one lookup a row, however many
+    teams there are)."""
+    level = sa.literal("team", sa.String)
+    members = [(key, team) for team in teams.names for key in teams.members(team)]
+    if not members:
+        return sa.select(table.c.rule, level, sa.literal(OTHER, sa.String), seconds, n)
+    listed = _listed(dialect, members)
+    key = sa.case((sa.func.length(owner).in_([15, 18]), sa.func.substr(owner, 1, 15)), else_=owner)
+    team = sa.func.coalesce(listed.c.team, OTHER)
+    return sa.select(table.c.rule, level, team, seconds, n).select_from(
+        table.outerjoin(listed, listed.c.key == key)
+    )
+
+
+def _totals(conn: sa.Connection, rule: str | None) -> Tallies:
+    """The folded occasions' share: final outcomes, as they stand at any `as_of` from the
+    checkpoint on."""
+    query = sa.select(t.c.rule, t.c.within, t.c.by, t.c.key, t.c.kind, t.c.item, t.c.n)
+    query = query.where(t.c.n != 0, t.c.kind != "wait")  # the waits are ranked by `_ranks`
+    if rule is not None:
+        query = query.where(t.c.rule == rule)
+    found = Tallies({}, {}, {})
+    for name, used, by, key, kind, item, n in conn.execute(query).all():
+        groups = found.weeks if by == "week" else found.owners
+        tally = groups.get((key, name))
+        if tally is None:
+            tally = groups[(key, name)] = Tally()
+        if kind == "outcome":
+            tally.counts[item] += n
+            found.within.setdefault(name, set()).add(used)
+        elif kind == "filler":
+            tally.placeholder[item] = tally.placeholder.get(item, 0) + n
+        else:
+            tally.missing[item] = tally.missing.get(item, 0) + n
+    return found
 
 
 def default_counts(
@@ -127,32 +339,54 @@ def default_counts(
         where.append(d.c.occurred_at < until)
     overridden = sa.func.sum(sa.case((d.c.overridden_at <= as_of, 1), else_=0))
     keys = (d.c.rule, d.c.field, d.c.owner)
-    query = sa.select(*keys, sa.func.count(), overridden).where(*where).group_by(*keys)
+    counts: dict[tuple[str, str, str | None], list[int]] = {}
     with store.reading() as conn:
-        return [
-            (r, f, owner, n, int(changed or 0)) for r, f, owner, n, changed in conn.execute(query)
-        ]
+        kept_totals.one_view(conn)
+        at = kept_totals.checkpoint(conn)
+        if at is not None and as_of >= at and since is None and until is None:
+            where.append(kept_totals.default_unfolded(at))
+            folded = sa.select(dt.c.rule, dt.c.field, dt.c.owner, dt.c.overridden, dt.c.n)
+            if rule is not None:
+                folded = folded.where(dt.c.rule == rule)
+            for r, f, owner, changed, n in conn.execute(folded.where(dt.c.n != 0)):
+                tally = counts.setdefault((r, f, owner or None), [0, 0])
+                tally[0] += n
+                tally[1] += n if changed else 0
+        query = sa.select(*keys, sa.func.count(), overridden).where(*where).group_by(*keys)
+        for r, f, owner, n, changed in conn.execute(query):
+            tally = counts.setdefault((r, f, owner), [0, 0])
+            tally[0] += n
+            tally[1] += int(changed or 0)
+    return [(r, f, owner, n, changed) for (r, f, owner), (n, changed) in counts.items()]
 
 
 def _by_owner(
-    conn: sa.Connection, where: list[Any], at: sa.ColumnElement[str], fields: list[str]
+    conn: sa.Connection,
+    where: list[Any],
+    at: sa.ColumnElement[str],
+    fields: list[str],
+    fillers: Sequence[str] = (),
 ) -> Groups:
-    sums = [
-        sa.func.sum(sa.case((o.c.fields_missing.like(_pattern(f), escape="\\"), 1), else_=0))
-        for f in fields
-    ]
+    def counted(column: sa.Column[str], name: str) -> sa.ColumnElement[int]:
+        return sa.func.sum(sa.case((column.like(_pattern(name), escape="\\"), 1), else_=0))
+
+    sums = [counted(o.c.fields_missing, f) for f in fields]
+    sums += [counted(o.c.fields_placeholder, f) for f in fillers]
     query = (
         sa.select(o.c.rule, o.c.owner, at, sa.func.count(), *sums)
         .where(*where)
         .group_by(o.c.rule, o.c.owner, at)
     )
     groups: Groups = {}
-    for name, owner, outcome, n, *missing in conn.execute(query):
+    for name, owner, outcome, n, *counts in conn.execute(query):
         tally = groups.setdefault((owner or "", name), Tally())
         tally.counts[outcome] += n
-        for f, count in zip(fields, missing, strict=True):
+        for f, count in zip(fields, counts[: len(fields)], strict=True):
             if count:
                 tally.missing[f] = tally.missing.get(f, 0) + int(count)
+        for f, count in zip(fillers, counts[len(fields) :], strict=True):
+            if count:
+                tally.placeholder[f] = tally.placeholder.get(f, 0) + int(count)
     return groups
 
 

@@ -1,19 +1,22 @@
 """Default-override figures kept on the ledger's default rows: the record's owner when the
 default was applied, and when a person first gave the field another value (`overridden_at`).
 A default counts as overridden at `as_of` when `overridden_at <= as_of`, so the figures for any
-`as_of` are one aggregate query. Refreshed for a record whenever one of its events is recorded,
-so late and reordered events count as if they had come in order."""
+`as_of` are one aggregate query (and, up to the totals' checkpoint, sums of `default_totals`:
+store/totals.py). Refreshed for a record whenever one of its events is recorded, so late and
+reordered events count as if they had come in order."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
 from lastmile.rules.records import FieldValue, same_value
 
 from ..users import same_user
+from . import totals
 from .inbox import _row
 from .models import InboxRow
 from .tables import defaults_applied, inbox
@@ -43,14 +46,41 @@ def first_override(
     return None
 
 
-def refresh(conn: sa.Connection, object: str, record_id: str, integration_user: str | None) -> None:
-    """Work out the owner and `overridden_at` of the record's defaults again (if it has any)."""
+def add(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert default rows (`DefaultRow` fields) not there yet (same event and field), with
+    their share of the totals (`refresh` then works out their owner and override)."""
+    d = defaults_applied
+    ids = sorted({r["inbox_id"] for r in rows})
+    there: set[tuple[int, str]] = set()
+    for start in range(0, len(ids), 500):  # SQLite limits bound parameters
+        query = sa.select(d.c.inbox_id, d.c.field).where(d.c.inbox_id.in_(ids[start : start + 500]))
+        there.update((i, f) for i, f in conn.execute(query))
+    new: dict[tuple[int, str], dict[str, Any]] = {}
+    for r in rows:
+        if (r["inbox_id"], r["field"]) not in there:
+            new.setdefault((r["inbox_id"], r["field"]), r)
+    if new:
+        conn.execute(d.insert(), list(new.values()))
+        totals.default_change(conn, (), new.values())
+
+
+def refresh(
+    conn: sa.Connection,
+    object: str,
+    record_id: str,
+    integration_user: str | None,
+    *,
+    with_totals: bool = True,
+) -> None:
+    """Work out the owner and `overridden_at` of the record's defaults again (if it has any),
+    and the totals by what that changes (not in migration 0003: they come later)."""
     d = defaults_applied
     applied = conn.execute(
-        sa.select(d.c.id, d.c.inbox_id, d.c.occurred_at, d.c.field, d.c.value).where(
-            d.c.object == object, d.c.record_id == record_id
-        )
-    ).all()
+        sa.select(
+            d.c.id, d.c.inbox_id, d.c.occurred_at, d.c.rule, d.c.field, d.c.value, d.c.owner,
+            d.c.overridden_at,
+        ).where(d.c.object == object, d.c.record_id == record_id)
+    ).all()  # fmt: skip
     if not applied:
         return
     history = [
@@ -63,25 +93,39 @@ def refresh(conn: sa.Connection, object: str, record_id: str, integration_user: 
         )
     ]
     owners = {r.id: (r.fields_seen or {}).get("OwnerId") for r in history}
+    gone, new = [], []
     for a in applied:
         owner = owners.get(a.inbox_id)
-        overridden = first_override(
-            history, a.inbox_id, a.occurred_at, a.field, a.value, integration_user
-        )
-        conn.execute(
-            d.update()
-            .where(d.c.id == a.id)
-            .values(owner=owner if isinstance(owner, str) else None, overridden_at=overridden)
-        )
+        now = {
+            "owner": owner if isinstance(owner, str) else None,
+            "overridden_at": first_override(
+                history, a.inbox_id, a.occurred_at, a.field, a.value, integration_user
+            ),
+        }
+        if now == {"owner": a.owner, "overridden_at": a.overridden_at}:
+            continue
+        conn.execute(d.update().where(d.c.id == a.id).values(**now))
+        gone.append(a._mapping)
+        new.append({**a._mapping, **now})
+    if with_totals:
+        totals.default_change(conn, gone, new)
+
+
+def forget_before(conn: sa.Connection, before: datetime) -> None:
+    """Take the default rows applied before `before` out of the totals (a purge deletes them)."""
+    d = defaults_applied
+    query = sa.select(d.c.rule, d.c.field, d.c.owner, d.c.occurred_at, d.c.overridden_at)
+    gone = [r._mapping for r in conn.execute(query.where(d.c.occurred_at < before))]
+    totals.default_change(conn, gone, ())
 
 
 def refresh_all(
     conn: sa.Connection, integration_user: str | None, progress: Progress | None = None
 ) -> None:
-    """`refresh` every record that has defaults (a migration's backfill)."""
+    """`refresh` every record that has defaults (migration 0003's backfill, before the totals)."""
     d = defaults_applied
     records = conn.execute(sa.select(d.c.object, d.c.record_id).distinct()).all()
     for n, (object, record_id) in enumerate(records, 1):
-        refresh(conn, object, record_id, integration_user)
+        refresh(conn, object, record_id, integration_user, with_totals=False)
         if progress is not None and (n % 10_000 == 0 or n == len(records)):
             progress("records with defaults", n, len(records))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -60,6 +60,38 @@ _EARLIER_OPEN = (
     )
     .order_by(inbox.c.occurred_at, inbox.c.id)
 )
+
+
+def pairs_in(
+    first: sa.ColumnElement, second: sa.ColumnElement, pairs: Iterable[tuple[Any, Any]]
+) -> Iterator[sa.ColumnElement[bool]]:
+    """Conditions that together select the rows whose (`first`, `second`) is one of `pairs`:
+    `first = a AND second IN (...)` for each `a`, in parts under SQLite's limit of bound
+    parameters. SQLite scans the whole table for a row-value IN; this uses an index on
+    (`first`, `second`)."""
+    by_first: dict[Any, list[Any]] = {}
+    for a, b in pairs:
+        by_first.setdefault(a, []).append(b)
+    for a, seconds in by_first.items():
+        unique = sorted(set(seconds))
+        for start in range(0, len(unique), 500):
+            yield sa.and_(first == a, second.in_(unique[start : start + 500]))
+
+
+def _new_row(ev: RecordEvent, received: datetime, status: str) -> dict[str, Any]:
+    """The inbox row values of an event as it is stored, before any attempt."""
+    return {
+        "source": ev.source,
+        "event_id": ev.id,
+        "object": ev.object,
+        "record_id": ev.record_id,
+        "kind": ev.kind,
+        "occurred_at": ev.occurred_at,
+        "received_at": received,
+        "event": ev.model_dump_json(),
+        "status": status,
+        "attempts": 0,
+    }
 
 
 def _now() -> datetime:
@@ -161,8 +193,12 @@ class Inbox(Database):
         )
         if self.dialect == "sqlite":
             self._insert_new_events: Any = _SqliteInsert(add, _ADDED, self.engine.dialect)
+            leased = (*_ADDED, "lease_owner", "lease_until")
+            self._insert_leased: Any = _SqliteInsert(add, leased, self.engine.dialect)
         else:
-            self._insert_new_events = lambda conn, rows: conn.execute(add, rows)
+            self._insert_new_events = self._insert_leased = lambda conn, rows: conn.execute(
+                add, rows
+            )
 
     def add(self, events: Sequence[RecordEvent]) -> list[tuple[int, bool]]:
         """Store events in one transaction; (inbox id, new?) per event, in order.
@@ -181,21 +217,7 @@ class Inbox(Database):
         nothing there and is looked up after."""
         received = _now()
         events = [ev for request in requests for ev in request]
-        rows = [
-            {
-                "source": ev.source,
-                "event_id": ev.id,
-                "object": ev.object,
-                "record_id": ev.record_id,
-                "kind": ev.kind,
-                "occurred_at": ev.occurred_at,
-                "received_at": received,
-                "event": ev.model_dump_json(),
-                "status": "pending",
-                "attempts": 0,
-            }
-            for ev in events
-        ]
+        rows = [_new_row(ev, received, "pending") for ev in events]
         with self.writing() as conn:
             new = {(r.source, r.event_id): r.id for r in self._insert_new_events(conn, rows)}
             known: dict[tuple[str, str], int] = {}
@@ -216,6 +238,36 @@ class Inbox(Database):
                     result.append((known[key], False))
             results.append(result)
         return results
+
+    def add_leased(
+        self, conn: sa.Connection, events: Sequence[RecordEvent], owner: str, until: datetime
+    ) -> list[InboxRow | None]:
+        """Store events as running, leased to `owner` until `until`, in the caller's transaction
+        (the bulk import processes them before it commits): each one's row, None for one stored
+        before (same source + event id: a no-op, as a redelivery is) or earlier in `events`."""
+        received = _now()
+        rows = [
+            {**_new_row(ev, received, "running"), "lease_owner": owner, "lease_until": until}
+            for ev in events
+        ]
+        new = {(r.source, r.event_id): r.id for r in self._insert_leased(conn, rows)}
+        found: list[InboxRow | None] = []
+        for row in rows:
+            inbox_id = new.pop((row["source"], row["event_id"]), None)
+            found.append(None if inbox_id is None else _leased_row(inbox_id, row))
+        return found
+
+    @staticmethod
+    def stored_events(conn: sa.Connection, events: Sequence[RecordEvent]) -> set[tuple[str, str]]:
+        """Which of `events` are in the inbox already, as (source, event id)."""
+        pairs = [(ev.source, ev.id) for ev in events]
+        return {
+            (source, event_id)
+            for where in pairs_in(inbox.c.source, inbox.c.event_id, pairs)
+            for source, event_id in conn.execute(
+                sa.select(inbox.c.source, inbox.c.event_id).where(where)
+            )
+        }
 
     def get(self, inbox_id: int) -> InboxRow | None:
         with self.reading() as conn:
@@ -422,6 +474,24 @@ def _row(row: sa.Row) -> InboxRow:
         event_json=m["event"],
         fields_seen=m["fields_seen"],
         fields_written=m["fields_written"],
+    )
+
+
+def _leased_row(inbox_id: int, values: dict[str, Any]) -> InboxRow:
+    return InboxRow(
+        id=inbox_id,
+        **{k: values[k] for k in ("source", "event_id", "object", "record_id", "kind")},
+        occurred_at=values["occurred_at"],
+        received_at=values["received_at"],
+        status="running",
+        attempts=0,
+        next_attempt_at=None,
+        lease_until=values["lease_until"],
+        last_error=None,
+        outcome=None,
+        rules_version=None,
+        processed_at=None,
+        event_json=values["event"],
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from . import defaults as kept_defaults
 from . import occasions as kept
-from .inbox import Inbox, _row
+from .inbox import Inbox, _row, pairs_in
 from .models import Completion, DefaultRow, InboxRow, ObservationRow, Snapshot, TaskRow
 from .tables import (
     deadline_actions,
@@ -31,7 +31,7 @@ _SNAPSHOT = sa.select(snapshots).where(
     snapshots.c.object == sa.bindparam("object"),
     snapshots.c.record_id == sa.bindparam("record_id"),
 )
-_DONE = (
+_DONE_EACH = (  # for many rows at once (executemany)
     inbox.update()
     .where(inbox.c.id == sa.bindparam("inbox_id"), inbox.c.lease_owner == sa.bindparam("owner"))
     .values(
@@ -42,8 +42,8 @@ _DONE = (
         lease_until=None,
         last_error=None,
     )
-    .returning(inbox.c.object, inbox.c.record_id)
 )
+_DONE = _DONE_EACH.returning(inbox.c.object, inbox.c.record_id)
 
 
 class Store(Inbox):
@@ -52,11 +52,13 @@ class Store(Inbox):
     def __init__(self, url: str) -> None:
         super().__init__(url)
         # The dialect's forms of the worker's inserts, built once.
+        dialect = self.engine.dialect
         self._insert_new_sql = {
-            t.name: self.insert_ignoring_duplicates(t)
-            for t in (observations, defaults_applied, tasks)
+            t.name: _Many(self.insert_ignoring_duplicates(t), dialect)
+            for t in (observations, tasks)
         }
-        self._put_snapshot_sql = self.upsert(snapshots, ("object", "record_id"))
+        self._put_snapshots = _Many(self.upsert(snapshots, ("object", "record_id")), dialect)
+        self._mark_done = _Many(_DONE_EACH, dialect)
 
     def snapshot(self, object: str, record_id: str) -> Snapshot | None:
         with self.reading() as conn:
@@ -69,6 +71,30 @@ class Store(Inbox):
         with self.writing() as conn:
             row = self._claim(conn, inbox_id, owner, now, lease)
             return (row, _snapshot(conn, row.object, row.record_id)) if row is not None else None
+
+    def snapshots(
+        self, conn: sa.Connection, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], Snapshot]:
+        """The snapshots of these records (object, record id) that have one, in `conn`."""
+        s = snapshots
+        return {
+            (row.object, row.record_id): _snapshot_of(row)
+            for where in pairs_in(s.c.object, s.c.record_id, keys)
+            for row in conn.execute(sa.select(s).where(where))
+        }
+
+    def observed_records(
+        self, conn: sa.Connection, keys: Sequence[tuple[str, str]]
+    ) -> set[tuple[str, str]]:
+        """Which of these records (object, record id) have ledger observations, in `conn`."""
+        o = observations
+        return {
+            (obj, rid)
+            for where in pairs_in(o.c.object, o.c.record_id, keys)
+            for obj, rid in conn.execute(
+                sa.select(o.c.object, o.c.record_id).where(where).distinct()
+            )
+        }
 
     def history(self, object: str, record_id: str) -> list[InboxRow]:
         """The record's processed events in order (occurred_at, then arrival)."""
@@ -90,54 +116,90 @@ class Store(Inbox):
         Raises LeaseLost (and commits nothing) if the lease is no longer `owner`'s.
         """
         with self.writing() as conn:
-            marked = conn.execute(
-                _DONE,
-                {
-                    "inbox_id": inbox_id,
-                    "owner": owner,
-                    "outcome": done.outcome,
-                    "rules_version": done.rules_version,
-                    "processed_at": now,
-                    "fields_seen": dict(done.fields_seen),
-                    "fields_written": dict(done.fields_written),
-                },
-            ).first()
+            marked = conn.execute(_DONE, _done_values(inbox_id, owner, done, now)).first()
             if marked is None:
                 raise LeaseLost(f"inbox row {inbox_id} was taken by another worker")
-            self._insert_new(conn, observations, [_observation(o) for o in done.observations])
-            for o in done.revised:
-                conn.execute(
-                    observations.delete().where(
-                        observations.c.inbox_id == o.inbox_id, observations.c.rule == o.rule
-                    )
+            self._record(conn, [(inbox_id, marked.object, marked.record_id, done)], now)
+
+    def complete_all(
+        self,
+        conn: sa.Connection,
+        owner: str,
+        done: Sequence[tuple[InboxRow, Completion]],
+        now: datetime,
+        *,
+        new_records: Collection[tuple[str, str]] = (),
+    ) -> None:
+        """`complete` for many rows leased to `owner`, in processing order, inside the caller's
+        transaction `conn`, with one statement per table (the bulk import). The occasion rows of
+        `new_records` (records with nothing stored before these events) are derived from these
+        observations alone, without reading the ledger back."""
+        if not done:
+            return
+        marked = self._mark_done(conn, [_done_values(row.id, owner, c, now) for row, c in done])
+        if conn.dialect.supports_sane_multi_rowcount and marked != len(done):
+            raise LeaseLost(f"{len(done) - marked} of {len(done)} rows were taken by another")
+        self._record(
+            conn, [(row.id, row.object, row.record_id, c) for row, c in done], now, new_records
+        )
+
+    def _record(
+        self,
+        conn: sa.Connection,
+        done: Sequence[tuple[int, str, str, Completion]],
+        now: datetime,
+        new_records: Collection[tuple[str, str]] = (),
+    ) -> None:
+        """The ledger rows, occasions, defaults, tasks, write logs and snapshots of processed
+        events (inbox id, object, record id, what processing left), in processing order."""
+        last: dict[tuple[str, str], Completion] = {}  # each record's last completion
+        snaps: dict[tuple[str, str], Snapshot] = {}  # and its last snapshot (a late one: none)
+        for _, object, record_id, c in done:
+            last[(object, record_id)] = c
+            if c.snapshot is not None:
+                snaps[(object, record_id)] = c.snapshot
+        fresh = set(new_records)
+        self._insert_new(
+            conn, observations, [_observation(o) for *_, c in done for o in c.observations]
+        )
+        revised = [o for *_, c in done for o in c.revised]
+        for o in revised:
+            conn.execute(
+                observations.delete().where(
+                    observations.c.inbox_id == o.inbox_id, observations.c.rule == o.rule
                 )
-            self._insert_new(conn, observations, [_observation(o) for o in done.revised])
-            if done.observations or done.revised:
-                kept.rederive(conn, marked.object, marked.record_id, done.within)
-            self._insert_new(conn, defaults_applied, [vars(d) for d in done.defaults])
-            kept_defaults.refresh(conn, marked.object, marked.record_id, done.integration_user)
-            self._insert_new(conn, tasks, [vars(t) for t in done.tasks])
-            self._log_writes(conn, inbox_id, done.writes)
-            if done.snapshot is not None:
-                snap = done.snapshot
-                conn.execute(
-                    self._put_snapshot_sql,
-                    {
-                        "object": marked.object,
-                        "record_id": marked.record_id,
-                        "fields": dict(snap.fields),
-                        "occurred_at": snap.occurred_at,
-                        "inbox_id": snap.inbox_id,
-                        "prompts": dict(snap.prompts),
-                        "prompt_value": snap.prompt_value,
-                        "updated_at": now,
-                    },
-                )
+            )
+        self._insert_new(conn, observations, [_observation(o) for o in revised])
+        observed = {(obj, rid) for _, obj, rid, c in done if c.observations or c.revised}
+        new_ones: dict[tuple[str, str], list[ObservationRow]] = {}
+        for _, object, record_id, c in done:
+            if (object, record_id) in fresh:
+                new_ones.setdefault((object, record_id), []).extend(c.observations)
+        derived: list[dict[str, Any]] = []
+        for key, mine in new_ones.items():
+            mine.sort(key=lambda o: (o.occurred_at, o.inbox_id, o.rule))  # the ledger's order
+            derived.extend(kept.occasion_rows(mine, last[key].within))
+        kept.add(conn, derived)
+        for object, record_id in sorted(observed - fresh):
+            kept.rederive(conn, object, record_id, last[(object, record_id)].within)
+        defaults = [vars(d) for *_, c in done for d in c.defaults]
+        kept_defaults.add(conn, defaults)  # with the totals (store/totals.py)
+        defaulted = {(d["object"], d["record_id"]) for d in defaults}
+        for key, c in last.items():
+            if key in defaulted or key not in fresh:  # a new record without defaults has none
+                kept_defaults.refresh(conn, *key, c.integration_user)
+        self._insert_new(conn, tasks, [vars(t) for *_, c in done for t in c.tasks])
+        for inbox_id, *_, c in done:
+            self._log_writes(conn, inbox_id, c.writes)
+        if snaps:
+            self._put_snapshots(
+                conn, [_snapshot_values(*key, snap, now) for key, snap in snaps.items()]
+            )
 
     def _insert_new(self, conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
         """Insert rows, leaving any that exist (same key) alone: one executemany."""
         if rows:
-            conn.execute(self._insert_new_sql[table.name], rows)
+            self._insert_new_sql[table.name](conn, rows)
 
     # -- ledger reads (tests now, adoption measurement next) -------------------------------------
 
@@ -259,6 +321,7 @@ class Store(Inbox):
                 .distinct()
             ).all()
             within = kept.within_kept(conn)
+            kept_defaults.forget_before(conn, before)  # out of the totals before they go
             for name, table, when in (
                 ("observations", observations, observations.c.occurred_at),
                 ("defaults", defaults_applied, defaults_applied.c.occurred_at),
@@ -285,10 +348,51 @@ class Store(Inbox):
         return counts
 
 
+class _Many:
+    """`statement` for many rows (dicts with the same keys) at once. On SQLite through the
+    driver's executemany, compiled once per set of keys and each value converted by its
+    column type's own bind processor: SQLAlchemy's handling of each row's parameters was most
+    of the bulk import's database time. Elsewhere `conn.execute`."""
+
+    def __init__(self, statement: Any, dialect: sa.Dialect) -> None:
+        self._statement = statement
+        self._dialect = dialect
+        self._compiled: dict[tuple[str, ...], tuple[str, list[tuple[str, Any, Any]]]] = {}
+
+    def __call__(self, conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> int:
+        """Run it for `rows`; how many rows it changed."""
+        if self._dialect.name != "sqlite":
+            return conn.execute(self._statement, rows).rowcount
+        keys = tuple(rows[0])
+        if keys not in self._compiled:
+            compiled = self._statement.compile(dialect=self._dialect, column_keys=list(keys))
+            convert = []
+            for name in compiled.positiontup or ():
+                kind = compiled.binds[name].type.dialect_impl(self._dialect)
+                process = kind.bind_processor(self._dialect)
+                fixed = None  # a value the statement itself sets
+                if name not in keys:
+                    fixed = compiled.params.get(name)
+                    fixed = process(fixed) if process is not None else fixed
+                convert.append((name, process, fixed))
+            self._compiled[keys] = (compiled.string, convert)
+        sql, convert = self._compiled[keys]
+        values = [
+            tuple(
+                (c(row[n]) if c is not None else row[n]) if n in row else fixed
+                for n, c, fixed in convert
+            )
+            for row in rows
+        ]
+        return conn.exec_driver_sql(sql, values).rowcount
+
+
 def _snapshot(conn: sa.Connection, object: str, record_id: str) -> Snapshot | None:
     row = conn.execute(_SNAPSHOT, {"object": object, "record_id": record_id}).first()
-    if row is None:
-        return None
+    return _snapshot_of(row) if row is not None else None
+
+
+def _snapshot_of(row: sa.Row) -> Snapshot:
     m = row._mapping
     return Snapshot(
         fields=m["fields"],
@@ -299,7 +403,33 @@ def _snapshot(conn: sa.Connection, object: str, record_id: str) -> Snapshot | No
     )
 
 
+def _done_values(inbox_id: int, owner: str, done: Completion, now: datetime) -> dict[str, Any]:
+    return {
+        "inbox_id": inbox_id,
+        "owner": owner,
+        "outcome": done.outcome,
+        "rules_version": done.rules_version,
+        "processed_at": now,
+        "fields_seen": dict(done.fields_seen),
+        "fields_written": dict(done.fields_written),
+    }
+
+
+def _snapshot_values(object: str, record_id: str, snap: Snapshot, now: datetime) -> dict:
+    return {
+        "object": object,
+        "record_id": record_id,
+        "fields": dict(snap.fields),
+        "occurred_at": snap.occurred_at,
+        "inbox_id": snap.inbox_id,
+        "prompts": dict(snap.prompts),
+        "prompt_value": snap.prompt_value,
+        "updated_at": now,
+    }
+
+
 def _observation(o: ObservationRow) -> dict:
     data = vars(o).copy()
     data["missing"] = list(o.missing)
+    data["placeholder"] = list(o.placeholder)
     return data

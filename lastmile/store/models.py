@@ -116,12 +116,17 @@ class ObservationRow:
     missing: tuple[str, ...]
     owner: str | None
     rules_version: str | None
+    placeholder: tuple[str, ...] = ()  # `require` fields holding a placeholder value
+    rule_version: str | None = None  # the rule's own version (LoadedRule.version)
+    experiment: str | None = None  # the id of the experiment running for the event's unit
+    arm: str | None = None  # and its arm
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> ObservationRow:
         """From a row of the ledger's observations table (its other columns ignored)."""
         values = {f.name: row[f.name] for f in fields(cls)}
-        return cls(**{**values, "missing": tuple(values["missing"])})
+        placeholder = tuple(values["placeholder"] or ())
+        return cls(**{**values, "missing": tuple(values["missing"]), "placeholder": placeholder})
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from lastmile.rules import RuleSet
 from lastmile.rules.occasions import Observation, derive
 from lastmile.rules.templates import Duration
 
+from . import totals
 from .models import ObservationRow
 from .tables import observations, occasions
 
@@ -67,6 +68,10 @@ def as_observation(row: ObservationRow) -> Observation:
         situation=row.situation,
         missing=tuple(row.missing),
         owner=row.owner,
+        placeholder=tuple(row.placeholder),
+        rule_version=row.rule_version,
+        experiment=row.experiment,
+        arm=row.arm,
     )
 
 
@@ -103,24 +108,42 @@ def occasion_rows(observed: Sequence[ObservationRow], within: Within) -> list[di
                 "closed_at": occ.closed_at,
                 "missed_from": missed_from,
                 "time_to_comply_s": occ.time_to_comply_s,
-                "fields_missing": "|" + "".join(f"{f}|" for f in occ.fields_missing),
+                "fields_missing": _bar(occ.fields_missing),
                 "rules_version": version[occ.rule],
+                "fields_placeholder": _bar(occ.fields_placeholder),
+                "rule_version": occ.rule_version,
+                "experiment": occ.experiment,
+                "arm": occ.arm,
             }
         )
     return rows
 
 
+def _bar(names: Iterable[str]) -> str:
+    """Field names as a row keeps them: `|A|B|` (`|` for none), so `LIKE '%|A|%'` finds one."""
+    return "|" + "".join(f"{f}|" for f in names)
+
+
 def rederive(conn: sa.Connection, object: str, record_id: str, within: Within) -> None:
-    """Replace one record's occasion rows by those its observations give now."""
+    """Replace one record's occasion rows by those its observations give now (and the totals
+    by what that changes)."""
     o = observations
     query = _OBSERVED.where(o.c.object == object, o.c.record_id == record_id)
     observed = [ObservationRow.from_row(r._mapping) for r in conn.execute(query)]
-    conn.execute(
-        occasions.delete().where(occasions.c.object == object, occasions.c.record_id == record_id)
-    )
+    mine = sa.and_(occasions.c.object == object, occasions.c.record_id == record_id)
+    gone = [r._mapping for r in conn.execute(sa.select(occasions).where(mine))]
+    conn.execute(occasions.delete().where(mine))
     rows = occasion_rows(observed, within)
     if rows:
         conn.execute(occasions.insert(), rows)
+    totals.change(conn, gone, rows)
+
+
+def add(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert the occasion rows of records that had none (`occasion_rows`), totals included."""
+    if rows:
+        conn.execute(occasions.insert(), rows)
+        totals.change(conn, (), rows)
 
 
 def rebuild(
@@ -129,9 +152,22 @@ def rebuild(
     rules: Iterable[str] | None = None,
     progress: Progress | None = None,
 ) -> int:
+    """Derive the occasion rows of every record again (of `rules` only, when given), and their
+    totals. Returns how many rows it wrote."""
+    written = rebuild_rows(conn, within, rules, progress)
+    totals.refold(conn, rules)
+    return written
+
+
+def rebuild_rows(
+    conn: sa.Connection,
+    within: Within,
+    rules: Iterable[str] | None = None,
+    progress: Progress | None = None,
+) -> int:
     """Derive the occasion rows of every record again (of `rules` only, when given), reading
-    the ledger once in record order, saying `progress` now and then. Returns
-    how many rows it wrote."""
+    the ledger once in record order, saying `progress` now and then (not the totals: migration
+    0003 runs before they exist). Returns how many rows it wrote."""
     wanted = sorted(rules) if rules is not None else None
     gone = occasions.delete()
     query, count = _OBSERVED, sa.select(sa.func.count()).select_from(observations)

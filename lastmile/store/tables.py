@@ -112,6 +112,12 @@ observations = sa.Table(
     sa.Column("missing", sa.JSON, nullable=False),
     sa.Column("owner", sa.String(64)),
     sa.Column("rules_version", sa.String(64)),
+    # Migration 0005: the `require` fields holding a placeholder value, the rule's own version
+    # (its content hash; `rules_version` names the whole rule set), an experiment's arm.
+    sa.Column("placeholder", sa.JSON),
+    sa.Column("rule_version", sa.String(64)),
+    sa.Column("experiment", sa.String(80)),
+    sa.Column("arm", sa.String(80)),
     sa.UniqueConstraint("inbox_id", "rule", name="uq_observation_event_rule"),
     sa.Index("ix_observation_record", "object", "record_id", "occurred_at"),
     sa.Index("ix_observation_rule", "rule", "occurred_at"),
@@ -135,6 +141,9 @@ defaults_applied = sa.Table(
     sa.Column("overridden_at", UTCDateTime),
     sa.UniqueConstraint("inbox_id", "field", name="uq_default_event_field"),
     sa.Index("ix_default_record", "object", "record_id"),
+    # The rows not folded into the totals (migration 0004, store/totals.py).
+    sa.Index("ix_default_occurred", "occurred_at"),
+    sa.Index("ix_default_overridden", "overridden_at"),
 )
 
 tasks = sa.Table(
@@ -195,7 +204,15 @@ occasions = sa.Table(
     sa.Column("time_to_comply_s", sa.Float),
     sa.Column("fields_missing", sa.Text, nullable=False),  # "|A|B|": the empty `require` fields
     sa.Column("rules_version", sa.String(64)),
+    # Migration 0005: fields seen with a placeholder ("|A|"), the rule's own version when the
+    # occasion opened, and the experiment and arm it opened in.
+    sa.Column("fields_placeholder", sa.Text, nullable=False, server_default="|"),
+    sa.Column("rule_version", sa.String(64)),
+    sa.Column("experiment", sa.String(80)),
+    sa.Column("arm", sa.String(80)),
     sa.Index("ix_occasion_record", "object", "record_id"),
+    # The rows not folded into the totals, and the deadlines passed lately (store/totals.py).
+    sa.Index("ix_occasion_settled", "closed_at", "opened_at"),
     # Every column the indicators read: their scans read this narrow index, not the rows.
     sa.Index(
         "ix_occasion_figures",
@@ -210,4 +227,47 @@ occasions = sa.Table(
         "fields_missing",
         "time_to_comply_s",
     ),
+)
+
+# The occasion rows' figures folded up to a checkpoint (issue 17, store/totals.py): per rule and
+# opening week (`by` "week") and per rule and owner (`by` "owner", "" for none), how many
+# occasions ended how (`kind` "outcome", `item` the outcome), opened with a field missing
+# ("missing", the field) and took `wait_s` seconds to comply ("wait"). Rows of folded occasions
+# only; the rest are read one by one.
+occasion_totals = sa.Table(
+    "occasion_totals",
+    metadata,
+    sa.Column("rule", sa.String(128), nullable=False),
+    sa.Column("within", sa.String(64), nullable=False),
+    sa.Column("by", sa.String(8), nullable=False),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("item", sa.String(128), nullable=False),
+    sa.Column("wait_s", sa.Float, nullable=False),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint(
+        "rule", "within", "by", "key", "kind", "item", "wait_s", name="pk_occasion_totals"
+    ),
+)
+
+# Likewise the defaults applied (store/defaults.py) folded up to the same checkpoint: per rule,
+# field, owner ("" for none) and whether a person overrode it.
+default_totals = sa.Table(
+    "default_totals",
+    metadata,
+    sa.Column("rule", sa.String(128), nullable=False),
+    sa.Column("field", sa.String(128), nullable=False),
+    sa.Column("owner", sa.String(64), nullable=False),
+    sa.Column("overridden", sa.Boolean, nullable=False),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint("rule", "field", "owner", "overridden", name="pk_default_totals"),
+)
+
+# One row (id 1): the occasion rows closed, or never closing and opened, before `folded_before`
+# are in `occasion_totals`.
+occasion_checkpoint = sa.Table(
+    "occasion_checkpoint",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("folded_before", UTCDateTime, nullable=False),
 )

@@ -260,7 +260,13 @@ def row(rule: str, occasions: int, first: int, after: int, missed: int, withdraw
         "compliance": compliance,
         "time_to_comply_s": None if median is None else {"median": median, "p90": p90},
         "fields_missing": missing,
+        "fields_placeholder": dict.fromkeys(missing, 0),  # nobody typed a placeholder
     }
+
+
+def rules_row(figures: dict[str, Any], mode: str = "live") -> dict[str, Any]:
+    """A rules row of the contract: the rule's mode after its name."""
+    return {"rule": figures["rule"], "mode": mode, **figures}
 
 
 def later(moment: datetime, **kw: float) -> datetime:

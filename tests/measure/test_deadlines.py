@@ -15,6 +15,8 @@ from lastmile.cli.report import deadlines, ledger, report
 from lastmile.connector.base import CrmProblem
 from lastmile.deadlines import DeadlineScheduler, run_deadlines
 from lastmile.measure import indicators
+from lastmile.measure.occasions import missed_between
+from lastmile.store.tables import observations
 
 PROMPT = "Lastmile_Prompt__c"
 
@@ -70,16 +72,17 @@ def test_old_deadlines_are_not_acted_on(fresh: World) -> None:
     ) == _counts(missed=3, already_done=1, too_old=2)  # fmt: skip
 
 
-def test_a_run_reads_only_records_observed_lately(fresh: World) -> None:
+def test_a_run_reads_the_missed_occasion_rows_not_the_ledger(fresh: World) -> None:
     store = fresh.runtime.store
-    every = store.observations(rules=["call-notes"])
-    since = datetime(2026, 11, 19, tzinfo=UTC)  # R7: r7a on the 18th, r7b on the 19th
-    recent = store.observations(rules=["call-notes"], active_since=since)
-    active = {(o.object, o.record_id) for o in every if o.occurred_at >= since}
-    assert active and len(active) < len({(o.object, o.record_id) for o in every})
-    # The whole history of each record active since then (earlier rows too), nothing else.
-    assert recent == [o for o in every if (o.object, o.record_id) in active]
-    assert any(o.occurred_at < since for o in recent)
+    rules, since = ["call-notes"], datetime(2026, 11, 18, 12, tzinfo=UTC)
+    found = missed_between(store, fresh.runtime.rules(), rules, since, AS_OF_B)
+    # R3's deadline (18 Nov 09:00) lies before `since`: only R7's (19 Nov 09:00) is read.
+    assert [(o.record_id, o.occasion.outcome, latest) for o, latest in found] == [
+        (R[7], "missed", True)
+    ]
+    with store.writing() as conn:  # the run needs no ledger observation
+        conn.execute(observations.delete())
+    assert _run(fresh, AS_OF_B) == _counts(missed=2, acted=2, escalated=2, prompts_cleared=1)
 
 
 def test_an_unreachable_crm_leaves_the_occasion_for_the_next_run(fresh: World) -> None:
@@ -161,3 +164,16 @@ def test_report_json_is_the_api_answer(fresh: World) -> None:
     assert json.loads(cli.output) == api
     bad = CliRunner().invoke(report, ["--as-of", "yesterday"], env=fresh.env)
     assert bad.exit_code == 2 and "not a time" in bad.output
+
+
+def test_a_rule_in_observe_mode_escalates_nothing(fresh: World) -> None:
+    from measure_support import RULES
+
+    from lastmile.rules import load_text
+
+    observing = load_text(RULES.replace("locale: en\n", "locale: en\nmode: observe\n"))
+    counts = run_deadlines(fresh.runtime.store, observing, fresh.crm, fresh.settings, AS_OF_B)
+    # The occasions are missed all the same (they are measured), but no task is written; the
+    # prompt R3 shows is cleared (it was written while the rule was live).
+    assert counts == _counts(missed=2, acted=2, prompts_cleared=1)
+    assert fresh.crm.tasks == {}

@@ -24,8 +24,10 @@ from lastmile.measure.teams import Teams
 from lastmile.rules import RuleSet, load_rules
 from lastmile.rules.records import RecordEvent, same_value
 from lastmile.settings import Settings
-from lastmile.store import Store
+from lastmile.store import Store, totals
 from lastmile.store.occasions import within_of
+from lastmile.store.tables import default_totals, occasion_checkpoint, occasion_totals
+from lastmile.store.tables import defaults_applied as defaults_table
 from lastmile.store.tables import occasions as occasions_table
 from lastmile.users import same_user
 from lastmile.worker import Worker
@@ -130,7 +132,11 @@ def _expected(store: Store, ruleset: RuleSet, teams: Teams, as_of: datetime) -> 
     return {
         "as_of": iso(as_of),
         "rules": [
-            figures(r, [o.occasion for o in found if o.occasion.rule == r], require[r])
+            {
+                "rule": r,
+                "mode": ruleset.get(r).mode,
+                **figures(r, [o.occasion for o in found if o.occasion.rule == r], require[r]),
+            }
             for r in order
         ],
         "teams": rows("team", lambda o: teams.team_of(o.occasion.owner)),
@@ -184,6 +190,8 @@ def test_occasion_rows_give_the_figures_of_the_whole_ledger(history, seed) -> No
         )  # fmt: skip
         store = Store(f"sqlite:///{Path(tmp, 'rows.db')}")
         store.upgrade()
+        # The totals from a random point of the history on: the worker keeps them as it goes.
+        _restart_totals(store, START + timedelta(minutes=rnd.randint(0, 6000)))
         clock = Clock(START + timedelta(days=30))
         crm = FakeCrm(clock)
         for ev in sorted(events, key=lambda e: e.occurred_at):
@@ -202,7 +210,9 @@ def test_occasion_rows_give_the_figures_of_the_whole_ledger(history, seed) -> No
         moments += [t + timedelta(microseconds=d) for t in moments[:4] for d in (-1, 1)]
         moments += [START + timedelta(minutes=rnd.randint(0, 20_000)) for _ in range(4)]
         teams = Teams.load(teams_file, config.min_group_size)
-        for as_of in moments:
+        # In time order the totals are folded on as `as_of` moves (each a day behind it), and
+        # shuffled some come before the checkpoint (counted from the rows alone).
+        for as_of in [*sorted(moments), *rnd.sample(moments, k=4)]:
             got = indicators(store, ruleset, config, as_of)
             assert got == _expected(store, ruleset, teams, as_of), as_of
         for team in ("Big", "other"):
@@ -210,6 +220,14 @@ def test_occasion_rows_give_the_figures_of_the_whole_ledger(history, seed) -> No
             want = _expected(store, ruleset, teams, moments[-1])
             assert got["teams"] == [row for row in want["teams"] if row["team"] == team]
         store.close()
+
+
+def _restart_totals(store: Store, at: datetime) -> None:
+    """Forget the totals and fold them again up to `at` (earlier than a checkpoint may go)."""
+    with store.writing() as conn:
+        conn.execute(occasion_checkpoint.delete())
+        conn.execute(occasion_totals.delete())
+        totals.fold(conn, at)
 
 
 def test_rows_follow_a_change_of_the_rules_deadline(tmp_path) -> None:
@@ -237,13 +255,16 @@ def test_rows_follow_a_change_of_the_rules_deadline(tmp_path) -> None:
     store.close()
 
 
-def _processed(tmp_path: Path) -> tuple[Store, RuleSet]:
-    """A store of two records' histories, processed by the worker."""
+def _processed(tmp_path: Path, folded_before: datetime | None = None) -> tuple[Store, RuleSet]:
+    """A store of two records' histories, processed by the worker (the totals standing at
+    `folded_before` as it starts, when given)."""
     pack = tmp_path / "rows.yaml"
     pack.write_text(RULES)
     ruleset = load_rules([pack])
     store = Store(f"sqlite:///{tmp_path / 'rows.db'}")
     store.upgrade()
+    if folded_before is not None:
+        _restart_totals(store, folded_before)
     clock = Clock(START + timedelta(days=30))
     steps = [
         {"gap": g, "status": "Completed", "description": d, "outcome": o, "next": None,
@@ -260,15 +281,30 @@ def _processed(tmp_path: Path) -> tuple[Store, RuleSet]:
     return store, ruleset
 
 
-def _rows(store: Store) -> list[tuple]:
+# What a downgrade below 0005 loses (the ledger kept no rule versions, placeholders or arms).
+_SINCE_0005 = ("fields_placeholder", "rule_version", "arm")
+
+
+def _rows(store: Store, *, without: tuple[str, ...] = ()) -> list[tuple]:
+    columns = [c for c in occasions_table.c if c.name != "id" and c.name not in without]
     with store.reading() as conn:
-        found = conn.execute(sa.select(occasions_table).order_by(occasions_table.c.id)).all()
-    return sorted(tuple(r)[1:] for r in found)  # without the id
+        found = conn.execute(sa.select(*columns).order_by(occasions_table.c.id)).all()
+    return sorted(tuple(r) for r in found)
+
+
+def _totals(store: Store) -> list[tuple]:
+    with store.reading() as conn:
+        return sorted(
+            tuple(r)
+            for table in (occasion_totals, default_totals)
+            for r in conn.execute(sa.select(table).where(table.c.n != 0))
+        )
 
 
 def test_the_migration_builds_the_rows_the_worker_keeps(tmp_path) -> None:
     store, ruleset = _processed(tmp_path)
-    kept, defaults = _rows(store), store.defaults_applied()
+    kept, defaults = _rows(store, without=_SINCE_0005), store.defaults_applied()
+    folded = _totals(store)
     assert len(kept) >= 4 and defaults
     config = Config()
     config.set_main_option("script_location", str(resources.files("lastmile") / "migrations"))
@@ -277,17 +313,51 @@ def test_the_migration_builds_the_rows_the_worker_keeps(tmp_path) -> None:
         command.downgrade(config, "0002")
     seen: list[tuple[str, int, int]] = []
     store.upgrade(within=within_of(ruleset), progress=lambda *said: seen.append(said))
-    assert _rows(store) == kept
+    assert _rows(store, without=_SINCE_0005) == kept
     assert store.defaults_applied() == defaults
-    read = [(done, of) for what, done, of in seen if what == "ledger observations"]
-    assert read[-1][0] == read[-1][1] > 0
+    assert _totals(store) == folded and folded  # as the worker kept them
+    for what in ("ledger observations", "occasion totals"):
+        read = [(done, of) for said, done, of in seen if said == what]
+        assert read[-1][0] == read[-1][1] > 0
     store.close()
 
 
-def test_a_purge_leaves_the_rows_of_what_is_left(tmp_path) -> None:
-    store, ruleset = _processed(tmp_path)
+def test_a_purge_leaves_the_rows_and_totals_of_what_is_left(tmp_path) -> None:
+    folded_before = START + timedelta(days=3)
+    store, ruleset = _processed(tmp_path, folded_before)
+    assert _totals(store)  # the worker folded what it derived before the checkpoint
     store.purge(START + timedelta(minutes=10))
-    after = _rows(store)
+    after, kept = _rows(store), _totals(store)
     store.rebuild_occasions(within_of(ruleset))
     assert _rows(store) == after
+    _restart_totals(store, folded_before)
+    assert _totals(store) == kept
+    store.close()
+
+
+def test_figures_from_the_checkpoint_on_come_from_the_totals(tmp_path) -> None:
+    """Deleting the rows folded into the totals leaves the figures from the checkpoint on as
+    they were; before it, they are counted from the rows (which are gone)."""
+    folded_before = START + timedelta(days=3)
+    store, ruleset = _processed(tmp_path, folded_before)
+    config = Settings(_env_file=None)
+    after, before = folded_before + timedelta(hours=1), START + timedelta(days=1)
+    want_after = indicators(store, ruleset, config, after)
+    want_before = indicators(store, ruleset, config, before)
+    assert want_after["rules"][0]["occasions"] > 0 and want_after["defaults"]
+    with store.writing() as conn:
+        conn.execute(occasions_table.delete().where(totals.folded_rows(folded_before)))
+        conn.execute(defaults_table.delete())
+    assert not _rows(store)
+    assert indicators(store, ruleset, config, after) == want_after
+    assert indicators(store, ruleset, config, before) != want_before
+    store.close()
+
+
+def test_rows_carry_the_rules_own_version(tmp_path) -> None:
+    store, ruleset = _processed(tmp_path)
+    with store.reading() as conn:
+        found = conn.execute(sa.select(occasions_table.c.rule, occasions_table.c.rule_version))
+        versions = {rule: version for rule, version in found}
+    assert versions and all(versions[r] == ruleset.get(r).version for r in versions)
     store.close()

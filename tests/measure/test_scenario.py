@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from measure_support import AS_OF_A, AS_OF_B, E, World, row, user, world
+from measure_support import AS_OF_A, AS_OF_B, E, World, row, rules_row, user, world
 
 from lastmile.measure import indicators
 from lastmile.measure.indicators import figures
@@ -79,7 +79,7 @@ def test_the_api_gives_the_hand_computed_figures_at_two_times(scenario: World) -
     assert a.status_code == 200
     assert a.json() == {
         "as_of": "2026-11-20T00:00:00Z",
-        "rules": [CALLS_A],
+        "rules": [rules_row(CALLS_A)],
         "teams": [{"team": NORTH, **NORTH_A}, {"team": OTHER, **OTHER_A}],
         "weeks": [{"week": "2026-W47", **CALLS_A}],
         "defaults": DEFAULTS_A,
@@ -87,7 +87,7 @@ def test_the_api_gives_the_hand_computed_figures_at_two_times(scenario: World) -
     b = scenario.get("/api/indicators", as_of="2026-11-24T12:00:00Z").json()
     assert b == {
         "as_of": "2026-11-24T12:00:00Z",
-        "rules": [CALLS_B],
+        "rules": [rules_row(CALLS_B)],
         "teams": [{"team": NORTH, **NORTH_B}, {"team": OTHER, **OTHER_A}],
         "weeks": [{"week": "2026-W47", **CALLS_A}, {"week": "2026-W48", **WEEK_48}],
         "defaults": DEFAULTS_B,
@@ -117,7 +117,7 @@ def test_an_orderly_single_delivery_gives_the_same_figures(scenario: World, tmp_
 def test_filters_by_rule_team_and_opening_time(scenario: World) -> None:
     b = "2026-11-24T12:00:00Z"
     north = scenario.get("/api/indicators", as_of=b, team=NORTH).json()
-    assert north["rules"] == [NORTH_B]
+    assert north["rules"] == [rules_row(NORTH_B)]
     assert north["teams"] == [{"team": NORTH, **NORTH_B}]
     # North's default rows: O1 (overridden) and O2; O3 belongs to the small team.
     assert north["defaults"] == [
@@ -125,7 +125,7 @@ def test_filters_by_rule_team_and_opening_time(scenario: World) -> None:
          "override_rate": 0.5},
     ]  # fmt: skip
     week48 = scenario.get("/api/indicators", as_of=b, **{"from": "2026-11-23", "to": "2026-11-30"})
-    assert week48.json()["rules"] == [WEEK_48]
+    assert week48.json()["rules"] == [rules_row(WEEK_48)]
     only = scenario.get("/api/indicators", as_of=b, rule="opp-defaults").json()
     assert only["rules"] == [] and only["teams"] == [] and only["defaults"] == DEFAULTS_B
     unknown = scenario.get("/api/indicators", as_of=b, rule="no-such-rule").json()
