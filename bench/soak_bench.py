@@ -39,7 +39,7 @@ class CountingCrm:
     """A CRM double that answers at once and remembers nothing but counts."""
 
     reads: int = 0
-    writes: int = 0
+    writes: int = 0  # record updates (batched, the tasks follow in WriteBacks of their own)
     tasks: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -50,7 +50,7 @@ class CountingCrm:
 
     def apply(self, writes: Sequence[WriteBack]) -> list[WriteResult]:
         with self._lock:
-            self.writes += len(writes)
+            self.writes += sum(1 for w in writes if w.fields)
             self.tasks += sum(len(w.tasks) for w in writes)
         return [
             WriteResult(w.record_id, "applied", task_ids={t.key: "00T" for t in w.tasks})

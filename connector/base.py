@@ -6,7 +6,7 @@ implementations. Write-backs are typed values, never loose dicts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal, Protocol
@@ -76,6 +76,24 @@ class WriteResult:
     problems: tuple[CrmProblem, ...] = ()
 
 
+def triage(
+    writes: Sequence[WriteBack], invalid: Callable[[WriteBack], CrmProblem | None]
+) -> tuple[dict[int, WriteResult], list[int]]:
+    """Sort WriteBacks before any call: the results of those that `invalid` refuses (failed) or
+    that are empty (nothing), by index; and the indexes of the rest, which need calls."""
+    results: dict[int, WriteResult] = {}
+    live: list[int] = []
+    for index, write in enumerate(writes):
+        problem = invalid(write)
+        if problem is not None:
+            results[index] = WriteResult(write.record_id, "failed", problems=(problem,))
+        elif write.empty:
+            results[index] = WriteResult(write.record_id, "nothing")
+        else:
+            live.append(index)
+    return results, live
+
+
 @dataclass(frozen=True)
 class RecordState:
     """A record as read from the CRM: the fields asked for, and when it last changed."""
@@ -119,6 +137,62 @@ class Connector(Protocol):
         """(organisation id, user id) of a live CRM session (an Outbound Message's SessionId),
         asked of the configured CRM; None when it is no live session. Raises TransientError
         when the CRM cannot be asked."""
+        ...
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One row of a CRM's field history: `field` went from `old` to `new` at `at`, saved by
+    `actor`. Salesforce names a standard lookup by its relationship (Owner for OwnerId) and
+    writes two rows for it, the ids (`data_type` EntityId) and the names; a record's creation
+    is a row whose field is `created`."""
+
+    id: str
+    field: str
+    old: FieldValue
+    new: FieldValue
+    at: datetime
+    actor: str | None
+    data_type: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordHistory:
+    """A record as it is now (the fields asked for, with Id, OwnerId and the system fields
+    CreatedDate, CreatedById, LastModifiedDate, LastModifiedById, SystemModstamp) and its field
+    history rows, oldest first. `tracked`: whether the CRM keeps field history for the object
+    (and lets Lastmile read it); when not, `rows` is empty."""
+
+    object: str
+    fields: Mapping[str, FieldValue]
+    rows: tuple[HistoryRow, ...] = ()
+    tracked: bool = False
+
+
+@dataclass(frozen=True)
+class ChangedRecords:
+    """One batch of the records changed in a window, in record id order; `total`: how many
+    the query found in all (from the cursor it started at)."""
+
+    object: str
+    total: int
+    records: tuple[RecordHistory, ...]
+
+
+class HistorySource(Protocol):
+    """A CRM that can tell its past (for `lastmile backfill`); reads only, never writes."""
+
+    def changed_since(
+        self,
+        object: str,
+        fields: Iterable[str],
+        since: datetime,
+        *,
+        after: str | None = None,
+        batch_size: int = 2000,
+    ) -> Iterator[ChangedRecords]:
+        """The records of `object` last modified at or after `since` whose id sorts after
+        `after`, in batches of about `batch_size`, each record with its field history."""
         ...
 
 

@@ -21,7 +21,12 @@ _STOP = object()
 
 
 class EmbeddedDispatcher:
-    """Runs `worker.process_event` on `threads` threads; `dispatch(ids)` hands work over."""
+    """Runs `worker.process_event` on `threads` threads; `dispatch(ids)` hands work over.
+
+    While events queue and the CRM takes its time to answer a batch of writes, more threads take
+    events, up to a write batch and a bit (`worker.batcher`): a thread waits for its event's write,
+    so the events in flight are what a batch can share. Those extra threads end after `idle_s`
+    without work."""
 
     def __init__(
         self,
@@ -32,16 +37,22 @@ class EmbeddedDispatcher:
         *,
         clock: Callable[[], datetime] | None = None,
         sweep_limit: int = 500,
+        idle_s: float = 5.0,
     ) -> None:
         self.worker = worker
         self.store = store
         self.threads = max(1, threads)
+        # a full batch of tasks, and the next record updates gathering meanwhile
+        self.max_threads = max(self.threads, worker.batcher.size + worker.batcher.unit)
+        self.idle_s = idle_s
+        self.peak_threads = 0  # the most threads at once since start (for benchmarks)
         self.sweep_every = sweep_every
         self.clock = clock or worker.clock
         self.sweep_limit = sweep_limit
         self._queue: queue.Queue[object] = queue.Queue()
         self._queued: set[int] = set()  # queued or in flight: not handed out twice
         self._busy = 0
+        self._waiting_threads = 0  # threads waiting for an item
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._stopping = threading.Event()
@@ -57,6 +68,7 @@ class EmbeddedDispatcher:
             thread = threading.Thread(target=self._work, name=f"lastmile-worker-{n}", daemon=True)
             thread.start()
             self._workers.append(thread)
+        self.peak_threads = self.threads
         self._sweeper = threading.Thread(
             target=self._sweep_loop, name="lastmile-sweeper", daemon=True
         )
@@ -91,12 +103,18 @@ class EmbeddedDispatcher:
                     self._queued.discard(item)
             for _ in self._workers:
                 self._queue.put(_STOP)
+            threads = [*self._workers, *([self._sweeper] if self._sweeper else [])]
         deadline = time.monotonic() + timeout
-        threads = [*self._workers, *([self._sweeper] if self._sweeper else [])]
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         clean = not any(t.is_alive() for t in threads)
-        self._workers, self._sweeper = [], None
+        with self._lock:
+            self._workers, self._sweeper = [], None
+            while True:  # an extra thread that ended on its own left its stop unread
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    break
         if not clean:
             log.warning("worker threads still busy after stop timeout", timeout_s=timeout)
         return clean
@@ -118,12 +136,25 @@ class EmbeddedDispatcher:
 
     # -- threads --------------------------------------------------------------------------------
 
-    def _work(self) -> None:
+    def _work(self, extra: bool = False) -> None:
         while True:
-            item = self._queue.get()
+            with self._lock:
+                self._waiting_threads += 1
+            try:
+                item = self._queue.get(timeout=self.idle_s if extra else None)
+            except queue.Empty:
+                with self._lock:
+                    self._waiting_threads -= 1
+                    if self._queue.empty():
+                        self._workers.remove(threading.current_thread())
+                        return
+                continue
+            with self._lock:
+                self._waiting_threads -= 1
             if item is _STOP:
                 return
             assert isinstance(item, int)
+            self._grow_while_writes_wait()
             with self._lock:
                 self._busy += 1
             try:
@@ -136,6 +167,26 @@ class EmbeddedDispatcher:
                     self._busy -= 1
                     self._queued.discard(item)
                     self._idle.notify_all()
+
+    def _grow_while_writes_wait(self) -> None:
+        """One more thread when events queue, no thread is free, and the CRM takes its time
+        to answer a batch of writes: the new thread's event can join the next batch."""
+        with self._lock:
+            if (
+                self._stopping.is_set()
+                or self._queue.empty()
+                or self._waiting_threads > 0
+                or len(self._workers) >= self.max_threads
+                or not self.worker.batcher.slow
+            ):
+                return
+            n = len(self._workers)
+            thread = threading.Thread(
+                target=self._work, args=(True,), name=f"lastmile-worker-{n}", daemon=True
+            )
+            self._workers.append(thread)
+            self.peak_threads = max(self.peak_threads, len(self._workers))
+        thread.start()
 
     def _sweep_loop(self) -> None:
         while not self._stopping.is_set():

@@ -3,7 +3,7 @@ record ids or field values."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -37,5 +37,27 @@ RULE_FIRINGS = Counter(
 CRM_PAUSES = Counter(
     "lastmile_crm_pauses",
     "Times processing paused because the CRM was unavailable (the CRM breaker opened)",
+    registry=REGISTRY,
+)
+WRITE_BATCH_SIZE = Histogram(
+    "lastmile_write_batch_size",
+    "Write-backs sent to the CRM together (one Connector.apply)",
+    registry=REGISTRY,
+    buckets=(1, 2, 5, 10, 25, 50, 100, 200),
+)
+WRITES_DEFERRED = Counter(
+    "lastmile_writes_deferred",
+    "Prompt-only and default-only write-backs not sent because API usage passed the budget "
+    "(LASTMILE_API_BUDGET); the record's next write sends its prompt",
+    registry=REGISTRY,
+)
+API_BUDGET_PAUSES = Counter(
+    "lastmile_api_budget_pauses",
+    "Times writes paused because API usage passed the pause share of the daily allowance",
+    registry=REGISTRY,
+)
+API_USAGE_SHARE = Gauge(
+    "lastmile_api_usage_share",
+    "Share of the CRM's daily API allowance used, as the CRM last reported (0 to 1)",
     registry=REGISTRY,
 )

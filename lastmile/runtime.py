@@ -42,7 +42,12 @@ def rules_path(settings: Settings) -> Path:
 
 
 def connector_from_settings(settings: Settings) -> Connector | None:
-    """The Salesforce connector, or None when no Salesforce connection is configured."""
+    """The HubSpot connector when a HubSpot token is set, else the Salesforce connector, or
+    None when no CRM connection is configured."""
+    if settings.hubspot_access_token is not None:
+        from lastmile.connector.hubspot import from_settings as hubspot
+
+        return hubspot(settings)
     if not (
         settings.salesforce_instance_url
         or settings.salesforce_username
@@ -100,7 +105,8 @@ class Runtime:
             raise ConfigError(
                 "no CRM connection: set LASTMILE_SALESFORCE_INSTANCE_URL and "
                 "LASTMILE_SALESFORCE_SESSION_ID (or username/password/token, or the JWT "
-                "settings); `lastmile sandbox` prints settings for a local sandbox CRM"
+                "settings), or LASTMILE_HUBSPOT_ACCESS_TOKEN; `lastmile sandbox` prints "
+                "settings for a local sandbox CRM"
             )
         worker = Worker(store, rules, crm, settings, locks=record_locks(store.engine))
         types = _field_types(settings, crm)

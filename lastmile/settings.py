@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -58,6 +58,15 @@ class Settings(BaseSettings):
         default_factory=list
     )  # Outbound Message allowlist
 
+    # HubSpot (issue 20): a private app's access token; its webhooks are signed (v3) with the
+    # app's client secret, several comma separated for rotation. `hubspot_webhook_url` is the
+    # URL HubSpot calls, as it signs it, when a proxy in front changes what the receiver sees.
+    hubspot_access_token: SecretStr | None = None
+    hubspot_base_url: str = "https://api.hubapi.com"
+    hubspot_ca_bundle: Path | None = None  # a certificate to trust (the HubSpot sandbox's)
+    hubspot_client_secret: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    hubspot_webhook_url: str | None = None
+
     # Outbound Messages sent to /webhooks/salesforce/<token> (orgs that cannot send a session
     # id); several for rotation. Without a token the message's SessionId must be live.
     salesforce_outbound_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
@@ -97,6 +106,15 @@ class Settings(BaseSettings):
     max_attempts: int = 8  # unexpected (non-CRM) errors: then an event is parked as dead
     # Embedded worker threads: they mostly wait on CRM calls (100-300 ms each with Salesforce).
     worker_threads: int = Field(default=8, ge=1, le=64)
+    # Write-backs of events processed together share API calls (docs/salesforce.md): a write
+    # waits at most this long for others (0: each goes alone at once), at most this many go
+    # together; the embedded worker keeps that many events in flight.
+    write_batch_ms: float = Field(default=50.0, ge=0, le=50)
+    write_batch_size: int = Field(default=200, ge=1, le=200)
+    # Shares of the CRM's daily API allowance (Sforce-Limit-Info): past api_budget prompt-only
+    # and default-only writes are deferred; past api_pause writes wait until usage falls.
+    api_budget: float = Field(default=0.8, gt=0, le=1)
+    api_pause: float = Field(default=0.95, gt=0, le=1)
 
     # Scale-out (Celery) tuning; docs/deploy.md says what each does.
     queue: str = "lastmile"  # events; the beat's tasks go to "<queue>.schedule"
@@ -107,9 +125,30 @@ class Settings(BaseSettings):
     log_level: str = "info"
 
     _horizon = field_validator("retry_horizon", mode="before")(_duration)
-    _split = field_validator("salesforce_org_ids", "salesforce_outbound_tokens", mode="before")(
-        _csv
-    )
+    _split = field_validator(
+        "salesforce_org_ids", "salesforce_outbound_tokens", "hubspot_client_secret", mode="before"
+    )(_csv)
+
+    @model_validator(mode="after")
+    def _budget_before_pause(self) -> Settings:
+        if self.api_budget > self.api_pause:
+            raise ValueError(
+                f"LASTMILE_API_BUDGET ({self.api_budget}) must not be above LASTMILE_API_PAUSE "
+                f"({self.api_pause}): writes are deferred before they pause"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _hubspot_names(self) -> Settings:
+        """On HubSpot the prompt and the task key are, unless set, the properties
+        `lastmile hubspot setup` creates (lastmile_prompt, lastmile_key)."""
+        if self.hubspot_access_token is not None:
+            given = self.model_fields_set
+            if "prompt_field" not in given:
+                self.prompt_field = "lastmile_prompt"
+            if "task_key_field" not in given:
+                self.task_key_field = "lastmile_key"
+        return self
 
 
 def _env_name(field: str) -> str:

@@ -3,13 +3,14 @@ through Salesforce's REST API (simple-salesforce), frugal with API calls."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from lastmile.connector.base import (
     ApiUsage,
+    ChangedRecords,
     CrmError,
     NotFound,
     RecordState,
@@ -110,6 +111,22 @@ class SalesforceConnector:
     def session_owner(self, session_id: str) -> tuple[str, str] | None:
         """(organisation id, user id) of a live session; None for one Salesforce does not know."""
         return self._client.session_owner(session_id)
+
+    def changed_since(
+        self,
+        object: str,
+        fields: Iterable[str],
+        since: datetime,
+        *,
+        after: str | None = None,
+        batch_size: int = 2000,
+    ) -> Iterator[ChangedRecords]:
+        """`connector.base.HistorySource`: records changed since `since`, with field history."""
+        from lastmile.connector.salesforce.history import changed_since
+
+        return changed_since(
+            self._client, object, fields, since, after=after, batch_size=batch_size
+        )
 
 
 def parse_datetime(value: Any) -> datetime | None:

@@ -24,9 +24,9 @@ from lastmile.connector.base import (
     AuthError,
     CrmError,
     CrmProblem,
-    LimitExceeded,
     TransientError,
 )
+from lastmile.connector.limits import WritePause, full_jitter
 from lastmile.connector.salesforce.auth import Login, Session
 from lastmile.connector.salesforce.messages import WITHHELD, field_names, without_values
 
@@ -118,13 +118,19 @@ class Client:
         self._attempts = attempts
         self._base_delay = base_delay
         self._max_delay = max_delay
-        self._pause = pause
         self._sleep = sleep
         self._random = random
         self._clock = clock
         self._lock = threading.Lock()
         self._sf: Salesforce | None = None
-        self._paused_until: datetime | None = None
+        self._paused = WritePause(
+            "salesforce",
+            length=pause,
+            clock=clock,
+            log=log,
+            refused="Salesforce API limit reached; writes are paused",
+            spent="Salesforce answered REQUEST_LIMIT_EXCEEDED; writes paused",
+        )
         self._used: int | None = None
         self._limit: int | None = None
         self.calls = 0
@@ -140,7 +146,16 @@ class Client:
 
     @property
     def paused_until(self) -> datetime | None:
-        return self._paused_until
+        return self._paused.until
+
+    @property
+    def attempts(self) -> int:
+        """How often a call (or a part of one that met a locked row) is tried."""
+        return self._attempts
+
+    def pause_before_retry(self, attempt: int) -> None:
+        """Wait the backoff before trying again what failed at `attempt` (parts of a call)."""
+        self._sleep(self._backoff(attempt))
 
     def data_path(self, path: str) -> str:
         """A resource path as a Composite subrequest names it: /services/data/vNN.N/<path>."""
@@ -169,7 +184,7 @@ class Client:
         while paused), TransientError when the retries ran out. `retry_if(body)` marks a 2xx
         answer as transient too (a Composite subrequest that met a locked row)."""
         if write:
-            self._refuse_while_paused()
+            self._paused.refuse_while_paused()
         bound = log.bind(kind=kind, object=object, record_id=record_id)
         renewed = False
         attempt = 0
@@ -208,7 +223,7 @@ class Client:
                         attempt=attempt,
                         outcome=codes[0],
                     )
-                    raise self._start_pause() from None
+                    raise self._paused.start() from None
                 if status >= 500 or any(code in _TRANSIENT_CODES for code in codes):
                     outcome = f"transient:{codes[0]}"
                 else:
@@ -262,8 +277,7 @@ class Client:
     # -- internals --------------------------------------------------------------------------
 
     def _backoff(self, attempt: int) -> float:
-        """Full jitter: a uniform share of the capped exponential delay."""
-        return self._random() * min(self._max_delay, self._base_delay * 2 ** (attempt - 1))
+        return full_jitter(self._random, self._base_delay, self._max_delay, attempt)
 
     def _salesforce(self) -> Salesforce:
         with self._lock:
@@ -294,21 +308,7 @@ class Client:
         if match:
             self._used, self._limit = int(match.group(1)), int(match.group(2))
 
-    def _refuse_while_paused(self) -> None:
-        until = self._paused_until
-        if until is not None:
-            if self._clock() < until:
-                raise LimitExceeded("Salesforce API limit reached; writes are paused", until)
-            self._paused_until = None
-
-    def _start_pause(self) -> LimitExceeded:
-        until = self._clock() + self._pause
-        self._paused_until = until
-        log.warning("salesforce.writes_paused", until=until.isoformat())
-        return LimitExceeded("Salesforce answered REQUEST_LIMIT_EXCEEDED; writes paused", until)
-
     def _lift_pause_if_below_limit(self) -> None:
         used, limit = self._used, self._limit
-        if self._paused_until is not None and used is not None and limit and used < limit:
-            self._paused_until = None
-            log.info("salesforce.writes_resumed")
+        if used is not None and limit and used < limit:
+            self._paused.lift()

@@ -1,16 +1,26 @@
 """Turning WriteBacks into as few Salesforce calls as possible.
 
-- a WriteBack with tasks: ONE Composite call (allOrNone) carrying the conditional record PATCH
+One WriteBack alone (a lone event):
+- with tasks: ONE Composite call (allOrNone) carrying the conditional record PATCH
   (`If-Unmodified-Since` in the subrequest's headers) and one upsert per task on the task key;
-- a conditional WriteBack without tasks: one PATCH with `If-Unmodified-Since`;
-- unconditional WriteBacks without tasks: sObject Collections PATCH, 200 records a call;
-- an empty WriteBack: no call.
+- a conditional one without tasks: one PATCH with `If-Unmodified-Since`;
+- an unconditional one without tasks: one PATCH;
+- an empty one: no call.
+
+Several WriteBacks (events that arrived together), in two steps:
+1. the record updates: conditional ones in Composite calls of 25 subrequests, allOrNone false,
+   each PATCH with its own `If-Unmodified-Since` (a 412 refuses that record only);
+   unconditional ones in sObject Collections, 200 records a call;
+2. the tasks of the WriteBacks whose record update landed (or that had none): upserted on the
+   task key in sObject Collections, 200 a call. A record that conflicted or failed gets no task.
+A subrequest or task refused with a transient code (a locked row) is sent again, on its own,
+after the Client's backoff; what landed is not sent twice.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
@@ -21,8 +31,10 @@ from lastmile.connector.base import (
     CrmProblem,
     InvalidRequest,
     TaskWrite,
+    TransientError,
     WriteBack,
     WriteResult,
+    triage,
 )
 from lastmile.connector.salesforce.client import Client, has_transient_code, problems_from
 
@@ -63,26 +75,48 @@ class Writer:
         self._key_field = check_name(task_key_field)
 
     def apply(self, writes: Sequence[WriteBack]) -> list[WriteResult]:
-        results: dict[int, WriteResult] = {}
-        collectable: list[int] = []
-        for index, write in enumerate(writes):
-            problem = _invalid(write)
-            if problem is not None:
-                results[index] = WriteResult(write.record_id, "failed", problems=(problem,))
-            elif write.empty:
-                results[index] = WriteResult(write.record_id, "nothing")
-            elif write.tasks:
-                results[index] = self._composite(write)
-            elif write.if_unmodified_since is not None:
-                results[index] = self._patch(write)
+        results, live = triage(writes, _invalid)
+        for wave in _waves(live, writes):
+            if len(wave) == 1:
+                results[wave[0]] = self._alone(writes[wave[0]])
             else:
-                collectable.append(index)
-        if len(collectable) == 1:
-            results[collectable[0]] = self._patch(writes[collectable[0]])
-        else:
-            for chunk in _chunks(collectable, writes):
-                results.update(self._collection(chunk, writes))
+                results.update(self._together(wave, writes))
         return [results[index] for index in range(len(writes))]
+
+    def _alone(self, write: WriteBack) -> WriteResult:
+        return self._composite(write) if write.tasks else self._patch(write)
+
+    def _together(self, wave: list[int], writes: Sequence[WriteBack]) -> dict[int, WriteResult]:
+        """Several WriteBacks of distinct records: record updates first, then the tasks of
+        those whose update landed."""
+        done: dict[int, WriteResult] = {}
+        conditional = [i for i in wave if writes[i].fields and writes[i].if_unmodified_since]
+        plain = [i for i in wave if writes[i].fields and not writes[i].if_unmodified_since]
+        for chunk in _slices(conditional, COMPOSITE_SIZE):
+            done.update(self._conditional(chunk, writes))
+        for chunk in _slices(plain, COLLECTION_SIZE):
+            done.update(self._collection(chunk, writes))
+        ready = [
+            i for i in wave if writes[i].tasks and (i not in done or done[i].status == "applied")
+        ]
+        task_ids, task_problems = self._upsert_tasks(ready, writes)
+        results = {}
+        for i in wave:
+            record = done.get(i)
+            if record is not None and record.status != "applied":
+                results[i] = record
+            elif task_problems.get(i):
+                results[i] = WriteResult(
+                    writes[i].record_id,
+                    "failed",
+                    task_ids=task_ids.get(i, {}),
+                    problems=tuple(task_problems[i]),
+                )
+            else:
+                results[i] = WriteResult(
+                    writes[i].record_id, "applied", task_ids=task_ids.get(i, {})
+                )
+        return results
 
     # -- one record, one PATCH ----------------------------------------------------------------
 
@@ -206,6 +240,144 @@ class Writer:
                 results[index] = WriteResult(write.record_id, "failed", problems=(missing,))
         return results
 
+    # -- many records with conditions, Composite (allOrNone false) ---------------------------
+
+    def _conditional(self, chunk: list[int], writes: Sequence[WriteBack]) -> dict[int, WriteResult]:
+        """Up to 25 conditional record updates in one Composite call, each on its own."""
+
+        def send(parts: list[int]) -> dict[int, tuple[int, Any]]:
+            subrequests = []
+            for i in parts:
+                write = writes[i]
+                assert write.if_unmodified_since is not None
+                subrequests.append(
+                    {
+                        "method": "PATCH",
+                        "url": self._client.data_path(f"sobjects/{write.object}/{write.record_id}"),
+                        "referenceId": f"r{i}",
+                        "body": dict(write.fields),
+                        "httpHeaders": {
+                            "If-Unmodified-Since": http_date(write.if_unmodified_since)
+                        },
+                    }
+                )
+            body = self._client.call(
+                "composite",
+                "POST",
+                "composite",
+                write=True,
+                object=writes[parts[0]].object,
+                json={"allOrNone": False, "compositeRequest": subrequests},
+            )
+            answers = {
+                answer.get("referenceId"): answer
+                for answer in (body or {}).get("compositeResponse", [])
+                if isinstance(answer, dict)
+            }
+            out = {}
+            for i in parts:
+                answer = answers.get(f"r{i}")
+                if answer is not None:
+                    out[i] = (int(answer.get("httpStatusCode") or 0), answer.get("body"))
+            return out
+
+        results = {}
+        try:
+            answers = self._in_rounds(chunk, send)
+        except CrmError as error:
+            return {i: _refused(writes[i], error.problems) for i in chunk}
+        for i in chunk:
+            write = writes[i]
+            status, body = answers.get(i, (0, None))
+            if 200 <= status < 300:
+                results[i] = WriteResult(write.record_id, "applied")
+            elif status == 412:
+                results[i] = WriteResult(write.record_id, "conflict")
+            elif status == 0:
+                missing = CrmProblem("INCOMPLETE_ANSWER", "Composite answered without this part")
+                results[i] = WriteResult(write.record_id, "failed", problems=(missing,))
+            else:
+                problems = problems_from(body, status)
+                results[i] = WriteResult(write.record_id, "failed", problems=problems)
+        return results
+
+    # -- tasks of many records, sObject Collections upsert on the task key -----------------
+
+    def _upsert_tasks(
+        self, ready: list[int], writes: Sequence[WriteBack]
+    ) -> tuple[dict[int, dict[str, str]], dict[int, list[CrmProblem]]]:
+        """Upsert the tasks of `ready` (200 a call); their CRM ids and problems by write."""
+        items = [(i, task) for i in ready for task in writes[i].tasks]
+        ids: dict[int, dict[str, str]] = {}
+        problems: dict[int, list[CrmProblem]] = {}
+        path = f"composite/sobjects/Task/{self._key_field}"
+
+        def send(parts: list[int]) -> dict[int, tuple[int, Any]]:
+            records = [
+                {"attributes": {"type": "Task"}, self._key_field: items[n][1].key}
+                | task_body(items[n][1])
+                for n in parts
+            ]
+            body = self._client.call(
+                "task_upsert",
+                "PATCH",
+                path,
+                write=True,
+                object="Task",
+                json={"allOrNone": False, "records": records},
+            )
+            answers = body if isinstance(body, list) else []
+            out = {}
+            for position, n in enumerate(parts):
+                answer = answers[position] if position < len(answers) else None
+                if isinstance(answer, dict) and answer.get("success"):
+                    out[n] = (200, answer)
+                elif isinstance(answer, dict):
+                    out[n] = (400, answer.get("errors") or answer)
+            return out
+
+        for chunk in _slices(
+            list(range(len(items))), COLLECTION_SIZE, key=lambda n: items[n][1].key
+        ):
+            try:
+                answers = self._in_rounds(chunk, send)
+            except CrmError as error:
+                answers = {n: (400, None) for n in chunk}
+                for n in chunk:
+                    problems.setdefault(items[n][0], []).extend(error.problems)
+                continue
+            for n in chunk:
+                i, task = items[n]
+                status, body = answers.get(n, (0, None))
+                if status == 200 and isinstance(body, dict) and body.get("id"):
+                    ids.setdefault(i, {})[task.key] = str(body["id"])
+                elif status == 0:
+                    missing = CrmProblem("INCOMPLETE_ANSWER", "no result for this task")
+                    problems.setdefault(i, []).append(missing)
+                elif status != 200 and body is not None:
+                    problems.setdefault(i, []).extend(problems_from(body, status))
+        return ids, problems
+
+    def _in_rounds(
+        self, parts: list[int], send: Callable[[list[int]], dict[int, tuple[int, Any]]]
+    ) -> dict[int, tuple[int, Any]]:
+        """`send` the parts; those refused with a transient code go again (and only those),
+        with the Client's backoff, until its attempts are spent: then TransientError."""
+        answers: dict[int, tuple[int, Any]] = {}
+        todo = parts
+        for attempt in range(1, self._client.attempts + 1):
+            got = send(todo)
+            answers.update(got)
+            todo = [n for n in todo if n in got and has_transient_code(got[n][1])]
+            if not todo:
+                return answers
+            if attempt < self._client.attempts:
+                self._client.pause_before_retry(attempt)
+        raise TransientError(
+            f"Salesforce kept refusing {len(todo)} of {len(parts)} writes as locked or "
+            "unavailable; try again later"
+        )
+
 
 def task_body(task: TaskWrite) -> dict[str, Any]:
     """The Task fields of a follow-up; empty values are left out so an upsert of an existing
@@ -244,19 +416,37 @@ def _refused(write: WriteBack, problems: tuple[CrmProblem, ...]) -> WriteResult:
     return WriteResult(write.record_id, "failed", problems=problems)
 
 
-def _chunks(indexes: list[int], writes: Sequence[WriteBack]) -> list[list[int]]:
-    """Collections of at most 200 records, each record at most once per call (Salesforce
-    refuses a duplicate id in one request); a repeated record goes to a later call, in order."""
-    chunks: list[list[int]] = []
+def _waves(indexes: list[int], writes: Sequence[WriteBack]) -> list[list[int]]:
+    """The writes in waves, each record at most once a wave (Salesforce refuses one id twice
+    in a call, and a record's writes go out in order): the n-th write of a record is in wave n."""
+    waves: list[list[int]] = []
+    seen: dict[str, int] = {}
+    for index in indexes:
+        record = writes[index].record_id[:15]
+        wave = seen.get(record, -1) + 1
+        seen[record] = wave
+        if wave == len(waves):
+            waves.append([])
+        waves[wave].append(index)
+    return waves
+
+
+def _slices(
+    indexes: list[int], size: int, key: Callable[[int], str] | None = None
+) -> list[list[int]]:
+    """`indexes` in slices of at most `size`; with `key`, no key twice in a slice (a later
+    slice takes the repeat)."""
+    slices: list[list[int]] = []
     current: list[int] = []
     seen: set[str] = set()
     for index in indexes:
-        record = writes[index].record_id[:15]
-        if len(current) == COLLECTION_SIZE or record in seen:
-            chunks.append(current)
+        name = key(index) if key is not None else None
+        if len(current) == size or (name is not None and name in seen):
+            slices.append(current)
             current, seen = [], set()
         current.append(index)
-        seen.add(record)
+        if name is not None:
+            seen.add(name)
     if current:
-        chunks.append(current)
-    return chunks
+        slices.append(current)
+    return slices

@@ -1,6 +1,6 @@
 """The Composite API (`composite`: subrequests with their own headers, `@{ref.field}`
 references, allOrNone; one API call in all) and sObject Collections (`composite/sobjects`: up to
-200 records a call)."""
+200 records a call; `composite/sobjects/<Object>/<ExternalIdField>`: upsert up to 200)."""
 
 from __future__ import annotations
 
@@ -176,8 +176,10 @@ def collections(
     query: Mapping[str, str],
     user_id: str,
     force_all_or_none: bool = False,
+    upsert_on: tuple[str, str] | None = None,
 ) -> Reply:
-    """composite/sobjects: create (POST), update (PATCH) or delete (DELETE ?ids=) up to 200."""
+    """composite/sobjects: create (POST), update (PATCH) or delete (DELETE ?ids=) up to 200;
+    with `upsert_on` (object, external id field), upsert (PATCH) up to 200 on that field."""
     if method == "DELETE":
         ids = [i for i in query.get("ids", "").split(",") if i]
         all_or_none = query.get("allOrNone", "false").lower() == "true"
@@ -200,7 +202,10 @@ def collections(
     try:
         with api.org.store.transaction():
             for item in items:
-                results.append(_one(api, method, item, user_id))
+                if upsert_on is None:
+                    results.append(_one(api, method, item, user_id))
+                else:
+                    results.append(_upsert_one(api, *upsert_on, item, user_id))
             if all_or_none and not all(r["success"] for r in results):
                 raise _Rollback
     except _Rollback:
@@ -254,3 +259,38 @@ def _one(api: RestApi, method: str, item: object, user_id: str) -> dict:
         if record_id:
             failure = {"id": record_id, **failure}
         return failure
+
+
+def _upsert_one(
+    api: RestApi, object_name: str, field_name: str, item: object, user_id: str
+) -> dict:
+    """One record of an upsert collection: its external id value travels in the record."""
+    try:
+        if not isinstance(item, Mapping):
+            raise _bad_request("Each record must be an object")
+        attributes = item.get("attributes")
+        given_type = attributes.get("type") if isinstance(attributes, Mapping) else None
+        if not given_type:
+            raise SalesforceError(400, "INVALID_TYPE", "Must send a concrete entity type.", [])
+        if str(given_type).lower() != object_name.lower():
+            raise SalesforceError(
+                400,
+                "INVALID_TYPE",
+                f"This upsert can only take records of the type {object_name}",
+                [],
+            )
+        values = {k: v for k, v in item.items() if k != "attributes"}
+        if any(k.lower() == "id" for k in values):
+            raise SalesforceError(
+                400, "INVALID_FIELD", "Record ids are not supported in an upsert collection", []
+            )
+        key = next((v for k, v in values.items() if k.lower() == field_name.lower()), None)
+        if key is None or key == "":
+            raise SalesforceError(
+                400, "MISSING_ARGUMENT", f"{field_name} not specified", [field_name]
+            )
+        others = {k: v for k, v in values.items() if k.lower() != field_name.lower()}
+        record_id, created = api.org.upsert(object_name, field_name, str(key), others, user_id)
+        return {"id": record_id, "success": True, "errors": [], "created": created}
+    except SalesforceError as exc:
+        return {"success": False, "errors": [_record_error(exc)]}

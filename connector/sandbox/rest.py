@@ -13,11 +13,12 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .composite import collections, composite
 from .errors import SalesforceError, no_such_column, not_found
+from .history import queryable
 from .ids import to18
 from .org import Org
 from .reply import Reply
 from .schema import TEXT_TYPES, FieldSpec, ObjectSpec
-from .soql import Query
+from .soql import Query, QueryPages, batch_size
 from .soql import parse as parse_soql
 from .soql import run as run_soql
 
@@ -70,6 +71,7 @@ class RestApi:
         self.org = org
         self.daily_limit = daily_limit
         self.usage = usage  # () -> calls used today
+        self.pages = QueryPages()
 
     def record_view(
         self, spec: ObjectSpec, record: dict, version: str, fields: list[str] | None = None
@@ -172,24 +174,36 @@ class RestApi:
             )
         if head == "query" and len(segments) == 1:
             _allowed(method, "GET,HEAD")
-            return self._query(query.get("q", ""), version)
+            return self._query(query.get("q", ""), version, headers)
+        if head == "query" and len(segments) == 2:  # a nextRecordsUrl
+            _allowed(method, "GET,HEAD")
+            return Reply(200, self.pages.more(segments[1], version))
         if head == "composite" and len(segments) == 1:
             _allowed(method, "POST")
             return composite(self, version, body, user_id)
         if segments[:2] == ["composite", "sobjects"] and len(segments) == 2:
             _allowed(method, "POST,PATCH,DELETE")
             return collections(self, method, version, body, query, user_id, all_or_none)
+        if segments[:2] == ["composite", "sobjects"] and len(segments) == 4:
+            # upsert on an external id, since API version 46.0
+            spec = self.org.schema.object(segments[2])
+            if spec is None or version_key(version) < 46.0:
+                raise not_found()
+            _allowed(method, "PATCH")
+            upsert_on = (spec.name, segments[3])
+            return collections(self, method, version, body, query, user_id, all_or_none, upsert_on)
         if head == "sobjects":
             return self._sobjects(method, version, segments[1:], query, headers, body, user_id)
         raise not_found()
 
-    def _query(self, text: str, version: str) -> Reply:
+    def _query(self, text: str, version: str, headers: Mapping[str, str]) -> Reply:
         if not text.strip():
             raise SalesforceError(400, "MALFORMED_QUERY", "A query string has to be specified")
-        query, spec = parse_soql(text, self.org.schema)
+        query, spec = parse_soql(text, queryable(self.org.schema))
         rows = run_soql(query, self._candidates(query, spec.name))
         records = [self.record_view(spec, row, version, list(query.fields)) for row in rows]
-        return Reply(200, {"totalSize": len(records), "done": True, "records": records})
+        options = next((v for k, v in headers.items() if k.lower() == "sforce-query-options"), None)
+        return Reply(200, self.pages.first(records, version, batch_size(options)))
 
     def _candidates(self, query: Query, object_name: str) -> list[dict]:
         """The records a query may select: by id when it names ids (how Lastmile and its tests

@@ -1,12 +1,14 @@
-"""`lastmile events list|show|replay` and `lastmile db upgrade`: the inbox from a terminal."""
+"""`lastmile events list|show|replay|import` and `lastmile db upgrade`: the inbox from a
+terminal."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 from rich import box
@@ -34,7 +36,9 @@ def _when(value: str | None) -> str:
 
 @click.group()
 def events() -> None:
-    """The inbox: what happened to each event; replay what failed."""
+    """The inbox: what happened to each event; replay what failed.
+
+    `lastmile events import FILE.jsonl [--observe]` brings in events from a file."""
 
 
 @events.command("list")
@@ -209,6 +213,145 @@ def replay_cmd(inbox_ids: tuple[int, ...], config_file: Path | None) -> None:
                 failed = True
     if failed:
         raise SystemExit(1)
+
+
+@events.command("import")
+@click.argument("file", type=click.File("rb"))
+@click.option(
+    "--observe",
+    is_flag=True,
+    help="Write nothing to the CRM and connect to none: ledger, occasions, default rows and "
+    "snapshots only, as if the CRM had taken every write (many records a transaction).",
+)
+@config_option
+@click.pass_context
+def import_cmd(ctx: click.Context, file: BinaryIO, observe: bool, config_file: Path | None) -> None:
+    """Bring in events from a file and process them (`--observe`: no CRM).
+
+    FILE (`-`: standard input) holds RecordEvents, one JSON object a line, as POST
+    /webhooks/events takes them.
+
+    Every line is checked first: if any is bad, each problem is printed with its line number
+    and nothing is imported (exit 1). An event already in the inbox (same source and id), or
+    repeated in the file, is a no-op, as a redelivery is; importing a file again imports
+    nothing twice. The events' order in the file is their arrival order.
+
+    Without --observe each event goes through the worker as if it had just arrived, with
+    write-backs to the configured CRM. With --observe nothing is sent: the figures
+    (`lastmile report`) come out as the worker would leave them with a CRM that took every
+    write; no tasks are recorded, and the events end `done` with the outcome `observed`.
+
+    Should processing an event fail, the import stops there, naming it: what came in before
+    stays, and the same command continues once the cause is fixed.
+    """
+    import time
+
+    from lastmile.cli.eventfile import read_events
+    from lastmile.logs import configure_logging
+
+    configure_logging("warning", stream=sys.stderr)
+    settings = load_settings(config_file)
+    started = time.perf_counter()
+    with _progress_bar() as bar:
+        task = bar.add_task("checking lines", total=None)
+        found = read_events(
+            file,
+            max_line_bytes=settings.max_body_bytes,
+            max_depth=settings.max_json_depth,
+            progress=lambda n: bar.update(task, completed=n),
+        )
+        if found.problems:
+            bar.stop()
+            for line in found.problems[:_SHOWN]:
+                click.echo(f"{file.name}:{line.removeprefix('line ')}", err=True)
+            if len(found.problems) > _SHOWN:
+                click.echo(f"... and {len(found.problems) - _SHOWN:,} more", err=True)
+            raise click.ClickException(
+                f"{len(found.problems):,} bad line{'s' if len(found.problems) != 1 else ''} "
+                f"in {file.name}: nothing imported"
+            )
+        bar.update(task, description="importing", completed=0, total=len(found.events))
+        given = ctx.obj.get("connector") if isinstance(ctx.obj, dict) else None
+        result = _import(
+            settings, found.events, observe, lambda n: bar.update(task, completed=n), given
+        )
+    seconds = time.perf_counter() - started
+    rate = f"{result.imported / seconds:,.0f} events/s" if seconds > 0 else "-"
+    outcomes = ", ".join(f"{n:,} {o}" for o, n in sorted(result.outcomes.items()))
+    click.echo(
+        f"imported {result.imported:,} of {result.events:,} events "
+        f"({result.duplicates:,} already in the inbox or repeated) in {seconds:.1f} s: {rate}"
+        + (f"; outcomes: {outcomes}" if outcomes else "")
+    )
+    unfinished = sum(
+        n for o, n in result.outcomes.items() if o in ("retry", "paused", "deferred", "dead")
+    )
+    if unfinished:
+        click.echo(
+            f"{unfinished:,} events did not finish: see `lastmile events list` (dead ones can "
+            "be replayed; waiting ones are processed by a running receiver or worker)",
+            err=True,
+        )
+        raise SystemExit(1)
+
+
+_SHOWN = 50  # bad lines printed; the count says how many more
+
+
+def _import(
+    settings: Settings, events: Sequence[Any], observe: bool, progress: Any, connector: Any
+) -> Any:
+    """`observe` into the store, or `deliver` through the worker of a runtime: with its CRM
+    connector (`connector` when a test gives one)."""
+    from lastmile.rules import RuleFileError, load_rules
+    from lastmile.runtime import ConfigError, Runtime, rules_path
+    from lastmile.store.database import missing_sqlite_file
+    from lastmile.worker.batch import ImportFailed, deliver
+    from lastmile.worker.batch import observe as observe_events
+
+    try:
+        ruleset = load_rules([rules_path(settings)], max_file_bytes=settings.max_rule_file_bytes)
+        if observe:
+            with open_store(settings) as store:
+                return observe_events(store, ruleset, settings, events, progress=progress)
+        if missing_sqlite_file(settings.database_url) is not None:
+            with open_store(settings):  # says what is missing and what to do
+                pass
+        runtime = Runtime.build(settings, connector=connector)
+        try:
+            runtime.rules.reload()  # the rules just checked: live for the worker
+            return deliver(runtime.store, runtime.worker, events, progress=progress)
+        finally:
+            runtime.store.close()
+    except RuleFileError as exc:
+        raise click.ClickException(f"the rules do not load: {exc}") from None
+    except ConfigError as exc:
+        raise click.ClickException(f"{exc} (or use --observe)") from None
+    except ImportFailed as exc:
+        raise click.ClickException(
+            f"stopped: {exc}. Events imported so far stay; run the import again once it is "
+            "fixed (what is in already is skipped)."
+        ) from None
+
+
+@contextmanager
+def _progress_bar() -> Iterator[Any]:
+    """A progress bar on a terminal (standard error); nothing shown otherwise."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+        transient=True,
+        redirect_stdout=False,  # what the command prints goes out as it is
+        redirect_stderr=False,
+    ) as bar:
+        yield bar
 
 
 @click.group()

@@ -25,7 +25,9 @@ from ..settings import Settings
 from ..store import Completion, InboxRow, ObservationRow, Snapshot, Store, WriteLog
 from ..store.occasions import within_of
 from ..users import same_user
+from .batcher import WriteBatcher
 from .breaker import CrmBreaker, crm_unavailable
+from .budget import ApiBudget
 from .locks import LocalRecordLocks, RecordLocks
 from .writeback import PermanentFailure, Plan, apply_plan, describe_problems
 
@@ -85,8 +87,19 @@ class Worker:
         self.lease = lease
         self.backoff_base = backoff_base  # retries after unexpected (non-CRM) errors
         self.backoff_cap = backoff_cap
-        # One per worker, and so one per process: its threads wait for the CRM together.
-        self.breaker = breaker or CrmBreaker(connector.check, clock=self.clock)
+        # One per worker, and so one per process: its threads write together (batcher), mind
+        # the API budget together, and wait for the CRM together (breaker).
+        self.batcher = WriteBatcher(
+            connector, window_s=settings.write_batch_ms / 1000, size=settings.write_batch_size
+        )
+        self.budget = ApiBudget(
+            connector.usage,
+            settings.api_budget,
+            settings.api_pause,
+            refresh=connector.check,
+            clock=self.clock,
+        )
+        self.breaker = breaker or CrmBreaker(self._probe, clock=self.clock)
         self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         # The CRM's field labels of an object, for prompts (the runtime gives describe's).
         self.crm_labels: Callable[[str], Mapping[str, str]] = lambda _object: {}
@@ -100,7 +113,7 @@ class Worker:
             return UNKNOWN
         if row.status in ("done", "dead"):
             return SKIPPED
-        with self.locks.hold(row.object, row.record_id):
+        with self.locks.hold(row.object, row.record_id), self.batcher.in_flight():
             for earlier in earlier_open:
                 self._hold(earlier) or self._process(earlier.id)
                 after = self.store.get(earlier.id)
@@ -141,6 +154,11 @@ class Worker:
             row.id, until, f"waiting: CRM unavailable since {since} ({state.error_class})"
         )
         return PAUSED
+
+    def _probe(self) -> None:
+        """The breaker's question: does the CRM answer, and is API usage below the pause?"""
+        self.connector.check()
+        self.budget.check(self.clock())
 
     def _past_horizon(self, row: InboxRow, now: datetime) -> bool:
         return now >= row.received_at + self.settings.retry_horizon
@@ -187,6 +205,16 @@ class Worker:
             latency_ms=round(seconds * 1000, 1),
         )
         return outcome
+
+    def decide(
+        self, row: InboxRow, event: RecordEvent, snapshot: Snapshot | None, ruleset: RuleSet
+    ) -> Completion:
+        """What processing `row` (its `event`) leaves behind, given the record's snapshot,
+        without claiming or completing the row: `_process`'s step, shared with the bulk import
+        (worker/batch.py). Raises what `_process` catches."""
+        run = _Run(row, event, snapshot)
+        run.ruleset = ruleset
+        return self._handle(run, log.bind(inbox_id=row.id, event_id=event.id))
 
     def _handle(self, run: _Run, bound: structlog.BoundLogger) -> Completion:
         event, ruleset, row, snap = run.event, run.ruleset, run.row, run.snapshot
@@ -235,7 +263,9 @@ class Worker:
                 attempt=row.attempts + 1,
                 labels=labels,
             )
-            result = apply_plan(plan, ruleset, self.connector, self.clock, run.writes)
+            result = apply_plan(
+                plan, ruleset, self.connector, self.clock, run.writes, self.batcher, self.budget
+            )
             outcome = APPLIED if result.wrote else NOTHING
             if result.gone:
                 outcome = GONE
@@ -327,6 +357,10 @@ class Worker:
                 missing=o.missing,
                 owner=o.owner,
                 rules_version=ruleset.version,
+                placeholder=o.placeholder,
+                rule_version=o.rule_version,
+                experiment=o.experiment,
+                arm=o.arm,
             )
             for o in observe(ruleset, event, decision)
         )

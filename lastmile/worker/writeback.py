@@ -1,5 +1,6 @@
 """From a Decision to the CRM: the prompt field, task keys, and the conditional write with its
-re-read and re-evaluation when the record changed in between (HTTP 412)."""
+re-read and re-evaluation when the record changed in between (HTTP 412); writes go through the
+process's batcher and mind the API budget."""
 
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ from lastmile.connector.base import (
 from lastmile.rules import Decision, RecordEvent, RuleSet, evaluate
 from lastmile.rules.records import FieldValue, FollowUpTask, same_value
 
-from ..metrics import EVENTS_PROCESSED
+from ..metrics import API_BUDGET_PAUSES, EVENTS_PROCESSED, WRITES_DEFERRED
 from ..store import DefaultRow, TaskRow, WriteLog
+from .batcher import WriteBatcher
+from .budget import ApiBudget
 
 MAX_REEVALUATIONS = 3  # a record that keeps changing is tried again later, as a transient error
 KEY_LIMIT = 255  # Salesforce external id fields hold 255 characters
@@ -116,14 +119,22 @@ def apply_plan(
     connector: Connector,
     clock: Callable[[], datetime],
     writes: list[WriteLog],
+    batcher: WriteBatcher | None = None,
+    budget: ApiBudget | None = None,
 ) -> Applied:
     """Write the decision back, conditional on the record not having changed since the event.
 
     On a conflict: re-read the record, re-evaluate with the same previous snapshot on the fresh
     values, drop what the CRM already holds (a crash after a write never writes twice), retry.
-    Raises PermanentFailure, TransientError (also when it kept conflicting), or what the
-    connector raises.
+    Past the API budget a prompt-only or default-only write is deferred (logged, not sent);
+    past its pause share BudgetPaused is raised (the event waits). Raises PermanentFailure,
+    TransientError (also when it kept conflicting), or what the connector raises.
     """
+    level = budget.level() if budget is not None else "ok"
+    if level == "pause" and budget is not None:
+        API_BUDGET_PAUSES.inc()
+        budget.check(clock())  # raises BudgetPaused: the event waits, as for an outage
+        level = "defer"  # usage fell meanwhile
     event, decision = plan.event, plan.decision
     first = decision
     deleted = event.kind == "deleted"
@@ -146,7 +157,13 @@ def apply_plan(
         write = WriteBack(event.object, event.record_id, send, tasks, since)
         if write.empty:
             break
-        result = _apply(connector, write, plan.attempt, clock, writes)
+        if level == "defer" and fresh is None and _deferrable(write, plan, shown, value):
+            WRITES_DEFERRED.inc()
+            writes.append(_log(write, plan.attempt, clock(), "deferred", {}, 0))
+            # Nothing written: the prompt field keeps its last written value, so the record's
+            # next write sends the prompts shown now.
+            return Applied(False, False, {}, (), (), shown, plan.prompt_value)
+        result = _apply(connector, write, plan.attempt, clock, writes, batcher)
         if result.status in ("applied", "nothing"):
             wrote, task_ids = result.status == "applied", result.task_ids
             break
@@ -201,17 +218,33 @@ def apply_plan(
     )
 
 
+def _deferrable(write: WriteBack, plan: Plan, shown: Mapping[str, str], value: str | None) -> bool:
+    """A write the budget may put off: no task, and no prompt cleared (a person who did what
+    was asked sees the prompt go even on a busy day)."""
+    if write.tasks:
+        return False
+    cleared = any(rule not in shown for rule in plan.prompts)
+    return not cleared and not (value is None and plan.prompt_value is not None)
+
+
 def _apply(
     connector: Connector,
     write: WriteBack,
     attempt: int,
     clock: Callable[[], datetime],
     writes: list[WriteLog],
+    batcher: WriteBatcher | None = None,
 ) -> WriteResult:
-    """One connector call, logged (field names in logs; the values stay in the database)."""
+    """One write, alone or in the batcher's next batch, logged (field names in logs; the values
+    stay in the database). A batched write logs the calls of the batch it went in."""
     before = connector.usage()
     try:
-        result = connector.apply([write])[0]
+        if batcher is not None:
+            sent = batcher.apply(write)
+            result, calls = sent.result, sent.calls
+        else:
+            result = connector.apply([write])[0]
+            calls = _calls(connector, before)
     except Exception as exc:
         # A connector's errors say what failed in its own words (CRM messages without values);
         # any other error's text may quote a value, so it stays out of the write log.
@@ -226,7 +259,6 @@ def _apply(
         {"code": p.code, "message": p.message, "fields": list(p.fields), "status": p.status}
         for p in result.problems
     ]
-    calls = _calls(connector, before)
     writes.append(_log(write, attempt, clock(), result.status, result.task_ids, calls, *problems))
     return result
 
