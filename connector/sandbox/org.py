@@ -14,6 +14,7 @@ from .store import Store
 
 Clock = Callable[[], datetime]
 Notify = Callable[[ObjectSpec, dict], None]
+Track = Callable[[ObjectSpec, "dict | None", dict, str], None]  # spec, before, after, user id
 
 
 class Org:
@@ -25,6 +26,7 @@ class Org:
         self.clock = clock
         self.faults = faults
         self.notify: Notify = lambda spec, record: None  # set by the Outbound Message outbox
+        self.track: Track = lambda spec, before, after, user_id: None  # set by field history
 
     def spec(self, object_name: str) -> ObjectSpec:
         spec = self.schema.object(object_name)
@@ -82,6 +84,7 @@ class Org:
             self._derive(spec, record)
             self._check(spec, record, record_id)
             self.store.insert(spec.name, record_id, record)
+            self.track(spec, None, record, user_id)
             self.notify(spec, record)
         return record_id
 
@@ -96,6 +99,7 @@ class Org:
         spec = self.spec(object_name)
         with self.store.transaction():
             record = self.get(spec.name, record_id)
+            before = dict(record)
             values = {k: v for k, v in values.items() if not _same_id(k, v, record["Id"])}
             changes = self._clean(spec, values, creating=False)
             self._precondition(record, if_unmodified_since)
@@ -106,6 +110,7 @@ class Org:
             self._derive(spec, record)
             self._check(spec, record, record["Id"])
             self.store.replace(record["Id"], record)
+            self.track(spec, before, record, user_id)
             self.notify(spec, record)
 
     def upsert(

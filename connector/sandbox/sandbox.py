@@ -16,6 +16,8 @@ from .app import create_app
 from .certs import ensure_certificates
 from .demo import INTEGRATION_USER_ID, SALES_USER_ID, seed_demo, seed_users
 from .faults import Faults
+from .history import FieldHistory
+from .https import https_url, serve_https, stop_serving
 from .ids import random_id, token
 from .login import LoginContext, public_key_pem, same_secret, secret_hash
 from .org import Org
@@ -24,7 +26,6 @@ from .related import follow_ups as tasks_caused_by
 from .rest import RestApi
 from .schema import load_schema
 from .store import Store
-from .tls import QuietSSLAdapter
 
 
 class Sandbox:
@@ -84,6 +85,8 @@ class Sandbox:
             *self._retry,
         )
         self.org.notify = self.outbox.enqueue
+        self.history = FieldHistory(store, self.org.schema)
+        self.org.track = self.history.record
         self.api = RestApi(self.org, self.daily_limit, self.usage_today)
         return store
 
@@ -94,19 +97,10 @@ class Sandbox:
         self._open()
         ca, cert, key = ensure_certificates(self.data_dir, self.host)
         self.ca_bundle = ca
-        # cheroot, not werkzeug's development server: it keeps connections alive, as Salesforce
-        # does, so a client pays for one TLS handshake rather than one per call.
-        server = wsgi.Server((self.host, self.port), create_app(self), numthreads=16)
-        server.expiration_interval = 0.05  # how often the loop looks up: stop() waits for one
-        server.ssl_adapter = QuietSSLAdapter(str(cert), str(key))
-        try:
-            server.prepare()
-        except OSError as exc:
-            raise OSError(f"cannot listen on {self.host}:{self.port}: {exc}") from exc
-        self._server = server
-        self.port = server.bind_addr[1]
-        self._thread = threading.Thread(target=server.serve, name="sandbox-https", daemon=True)
-        self._thread.start()
+        self._server, self._thread = serve_https(
+            create_app(self), self.host, self.port, cert, key, threads=16, name="sandbox-https"
+        )
+        self.port = self._server.bind_addr[1]
         self.outbox.start()
         return self
 
@@ -114,9 +108,7 @@ class Sandbox:
         """Stop serving and delivering; queued notifications stay in SQLite for the next start."""
         if self._server is not None:
             self.outbox.stop()
-            self._server.stop()
-            if self._thread is not None:
-                self._thread.join(timeout=10)
+            stop_serving(self._server, self._thread)
             self._server = self._thread = None
         if self._store is not None:
             self._store.close()
@@ -139,8 +131,7 @@ class Sandbox:
     def instance_url(self) -> str:
         if self._server is None:
             raise RuntimeError("the sandbox is not started: call start() first")
-        host = "localhost" if self.host in ("0.0.0.0", "::") else self.host
-        return f"https://{host}:{self.port}"
+        return https_url(self.host, self.port)
 
     @property
     def org_id(self) -> str:

@@ -1,20 +1,25 @@
-"""The SOQL subset Lastmile uses: SELECT fields FROM Object [WHERE a = x AND b IN (...)]
-[ORDER BY f [ASC|DESC]] [LIMIT n]. Anything else is MALFORMED_QUERY, as an unknown field is
-INVALID_FIELD and an unknown object INVALID_TYPE, with Salesforce's row/column pointer."""
+"""The SOQL subset Lastmile uses: SELECT fields FROM Object [WHERE a = x AND b IN (...) AND
+c >= 2026-01-01T00:00:00Z] [ORDER BY f [ASC|DESC]] [LIMIT n]. Anything else is MALFORMED_QUERY,
+as an unknown field is INVALID_FIELD and an unknown object INVALID_TYPE, with Salesforce's
+row/column pointer. Results are handed out in batches with query locators (`QueryPages`)."""
 
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from .errors import SalesforceError
-from .ids import to18
-from .schema import ObjectSpec, Schema
+from .ids import random_id, to18
+from .schema import ObjectSpec, Schema, parse_datetime
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<string>'(?:[^'\\]|\\.)*')|(?P<number>-?\d+(?:\.\d+)?(?![\w-]))"
     r"|(?P<date>\d{4}-\d\d-\d\d(?:T[\d:.]+(?:Z|[+-]\d\d:?\d\d))?)"
-    r"|(?P<op>!=|<>|=|,|\(|\))|(?P<word>[A-Za-z_][\w.]*))"
+    r"|(?P<op>!=|<>|<=|>=|=|<|>|,|\(|\))|(?P<word>[A-Za-z_][\w.]*))"
 )
 
 
@@ -28,7 +33,7 @@ class _Token:
 @dataclass(frozen=True)
 class Condition:
     field: str
-    op: str  # "=", "!=", "in", "not in"
+    op: str  # "=", "!=", "<", "<=", ">", ">=", "in", "not in"
     values: tuple[object, ...]
 
 
@@ -168,9 +173,9 @@ class _Parser:
         if self.keyword("IN"):
             return Condition(token.text, "in", self.value_list())
         op = self.take()
-        if op.text not in ("=", "!=", "<>"):
+        if op.text not in ("=", "!=", "<>", "<", "<=", ">", ">="):
             raise self.unexpected(op)
-        return Condition(token.text, "=" if op.text == "=" else "!=", (self.value(),))
+        return Condition(token.text, "!=" if op.text == "<>" else op.text, (self.value(),))
 
     def value_list(self) -> tuple[object, ...]:
         if self.take().text != "(":
@@ -221,8 +226,17 @@ def parse(text: str, schema: Schema) -> tuple[Query, ObjectSpec]:
     )
 
 
+_DATETIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
+
+
 def _key(value: object) -> object:
-    """Comparable form: ids as 18 characters, text without case, numbers as floats."""
+    """Comparable form: ids as 18 characters, text without case, numbers as floats, datetimes
+    as instants (a stored 2026-11-24T10:00:00.000+0000 equals the literal 2026-11-24T10:00:00Z)."""
+    if isinstance(value, str) and _DATETIME.match(value):
+        try:
+            return parse_datetime(value)
+        except ValueError:
+            pass
     if isinstance(value, str):
         return (to18(value) or value).lower()
     if isinstance(value, bool) or value is None:
@@ -232,15 +246,41 @@ def _key(value: object) -> object:
     return value
 
 
-def matches(record: dict, condition: Condition) -> bool:
-    value = _key(record.get(condition.field))
-    hit = any(value == _key(v) for v in condition.values)
-    return hit if condition.op in ("=", "in") else not hit
+_ORDER = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def _test(condition: Condition) -> Callable[[dict], bool]:
+    """Whether a record meets the condition; the given values are keyed once, not per record."""
+    name = condition.field
+    if condition.op in _ORDER:
+        given, compare = _key(condition.values[0]), _ORDER[condition.op]
+
+        def in_range(record: dict) -> bool:
+            value = _key(record.get(name))
+            if value is None or given is None:
+                return False  # null is never in a range
+            if isinstance(value, datetime) != isinstance(given, datetime):
+                return False  # nor is a datetime compared with text
+            try:
+                return compare(value, given)
+            except TypeError:
+                return False
+
+        return in_range
+    keys = {_key(v) for v in condition.values}
+    wanted = condition.op in ("=", "in")
+    return lambda record: (_key(record.get(name)) in keys) == wanted
 
 
 def run(query: Query, records: list[dict]) -> list[dict]:
     """The records that match, ordered and limited (nulls first when ascending, as Salesforce)."""
-    found = [r for r in records if all(matches(r, c) for c in query.where)]
+    tests = [_test(c) for c in query.where]
+    found = [r for r in records if all(test(r) for test in tests)]
     if query.order_by:
         field = query.order_by
 
@@ -250,3 +290,57 @@ def run(query: Query, records: list[dict]) -> list[dict]:
 
         found.sort(key=order, reverse=query.descending)
     return found[: query.limit] if query.limit is not None else found
+
+
+DEFAULT_BATCH = 2000
+_BATCH_SIZE = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
+
+
+def batch_size(options: str | None) -> int:
+    """The batch size a `Sforce-Query-Options` header asks for: 200 to 2,000, default 2,000."""
+    match = _BATCH_SIZE.search(options or "")
+    return DEFAULT_BATCH if match is None else min(DEFAULT_BATCH, max(200, int(match.group(1))))
+
+
+class QueryPages:
+    """Query results handed out a batch at a time, as Salesforce does: an answer that is not
+    the last says `done: false` and gives `nextRecordsUrl` (/services/data/vNN.N/query/
+    <locator>-<offset>). The most recent `keep` locators stay open; an older one is
+    INVALID_QUERY_LOCATOR, as a Salesforce locator is after 15 minutes unused."""
+
+    def __init__(self, keep: int = 100) -> None:
+        self._keep = keep
+        self._open: OrderedDict[str, tuple[list[dict], int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def first(self, records: list[dict], version: str, size: int) -> dict:
+        """The first batch of a query's records (all of them when they fit in one)."""
+        if len(records) <= size:
+            return {"totalSize": len(records), "done": True, "records": records}
+        locator = random_id("01g")
+        with self._lock:
+            self._open[locator] = (records, size)
+            while len(self._open) > self._keep:
+                self._open.popitem(last=False)
+        return self._page(locator, records, 0, size, version)
+
+    def more(self, locator: str, version: str) -> dict:
+        """The batch a `nextRecordsUrl` names."""
+        name, _, offset = locator.rpartition("-")
+        with self._lock:
+            found = self._open.get(name)
+            if found is not None:
+                self._open.move_to_end(name)
+        if found is None or not offset.isdigit() or int(offset) > len(found[0]):
+            raise SalesforceError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        records, size = found
+        return self._page(name, records, int(offset), size, version)
+
+    @staticmethod
+    def _page(locator: str, records: list[dict], offset: int, size: int, version: str) -> dict:
+        end = offset + size
+        page: dict[str, object] = {"totalSize": len(records), "done": end >= len(records)}
+        if end < len(records):
+            page["nextRecordsUrl"] = f"/services/data/v{version}/query/{locator}-{end}"
+        page["records"] = records[offset:end]
+        return page
