@@ -20,7 +20,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from lastmile.metrics import REQUESTS_REFUSED
 from lastmile.settings import Settings
 
-from . import events, salesforce
+from . import events, hubspot, salesforce
 from .errors import (
     OWN_BLUEPRINTS,
     REQUEST_ID_KEY,
@@ -83,6 +83,7 @@ def create_app(
     _limit_rate(app, settings)
     app.register_blueprint(salesforce.bp)
     app.register_blueprint(events.bp)
+    app.register_blueprint(hubspot.bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     return app

@@ -21,7 +21,7 @@ log = structlog.get_logger("lastmile.webhooks")
 REQUEST_ID_KEY = "lastmile.request_id"  # where `webhooks.RequestIds` puts the id in environ
 
 SOAP_BLUEPRINT = "salesforce"  # the blueprint whose errors are SOAP faults
-OWN_BLUEPRINTS = frozenset({SOAP_BLUEPRINT, "events"})
+OWN_BLUEPRINTS = frozenset({SOAP_BLUEPRINT, "events", "hubspot"})
 
 
 class WebhookError(Exception):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -31,35 +34,90 @@ OUTBOUND_OBJECTS = ("Task", "Opportunity", "Lead", "Case")
     help="Send Outbound Messages for Task, Opportunity, Lead and Case to this URL "
     "(e.g. http://127.0.0.1:8000/webhooks/salesforce).",
 )
-@click.option("--daily-limit", default=15_000, show_default=True, help="API calls a day.")
+@click.option(
+    "--webhook",
+    "webhook_url",
+    help="With --crm hubspot: send signed webhooks for deals, contacts, companies and tickets "
+    "to this URL (e.g. http://127.0.0.1:8000/webhooks/hubspot).",
+)
+@click.option(
+    "--crm",
+    type=click.Choice(["salesforce", "hubspot"]),
+    default="salesforce",
+    show_default=True,
+    help="The CRM the sandbox speaks.",
+)
+@click.option("--daily-limit", type=int, help="API calls a day (15000; HubSpot: 250000).")
 @click.option("--demo/--no-demo", default=True, show_default=True, help="Seed demo records once.")
 def sandbox(
-    port: int, host: str, data_dir: Path, outbound_url: str | None, daily_limit: int, demo: bool
+    port: int,
+    host: str,
+    data_dir: Path,
+    outbound_url: str | None,
+    webhook_url: str | None,
+    crm: str,
+    daily_limit: int | None,
+    demo: bool,
 ) -> None:
-    """Run the sandbox CRM: a local HTTPS server speaking Salesforce's REST API.
+    """Run a sandbox CRM: a local HTTPS server speaking Salesforce's or HubSpot's API.
 
     Prints the settings that connect Lastmile to it, one KEY=value a line (on stdout, so
     `lastmile sandbox > sandbox.env` makes a file `lastmile serve --config` reads; logs go to
-    stderr).
+    stderr). The HubSpot sandbox keeps its records in memory.
     """
     configure_logging("warning", stream=sys.stderr)
-    sb = Sandbox(data_dir, host=host, port=port, daily_limit=daily_limit)
-    try:
+    if crm == "hubspot":
         if outbound_url:
-            for object_name in OUTBOUND_OBJECTS:
-                sb.outbound(object_name, outbound_url)
-        sb.start()
+            raise click.UsageError("--outbound is Salesforce's; HubSpot sends --webhook")
+        _serve_hubspot(port, host, data_dir, webhook_url, daily_limit or 250_000, demo)
+        return
+    if webhook_url:
+        raise click.UsageError("--webhook is HubSpot's (--crm hubspot); Salesforce: --outbound")
+    sb = Sandbox(data_dir, host=host, port=port, daily_limit=daily_limit or 15_000)
+    _serve(
+        sb,
+        demo,
+        lambda: f"# record pages: {sb.instance_url}/  (Ctrl-C stops)",
+        partial(_send_outbound, sb, outbound_url) if outbound_url else None,
+    )
+
+
+def _send_outbound(sb: Sandbox, url: str) -> None:
+    for object_name in OUTBOUND_OBJECTS:
+        sb.outbound(object_name, url)
+
+
+def _serve_hubspot(
+    port: int, host: str, data_dir: Path, webhook_url: str | None, daily_limit: int, demo: bool
+) -> None:
+    from lastmile.connector.hubspot_sandbox import HubSpotSandbox
+
+    hs = HubSpotSandbox(
+        data_dir, host=host, port=port, webhook_url=webhook_url, daily_limit=daily_limit
+    )
+    _serve(hs, demo, lambda: f"# HubSpot API: {hs.base_url}  (Ctrl-C stops)")
+
+
+def _serve(
+    box: Any, demo: bool, banner: Callable[[], str], prepare: Callable[[], None] | None = None
+) -> None:
+    """Start a sandbox (after `prepare`), seed it, print its settings and `banner()`, and serve
+    until Ctrl-C."""
+    try:
+        if prepare is not None:
+            prepare()
+        box.start()
     except (OSError, ValueError) as exc:
-        sb.stop()
+        box.stop()
         raise click.ClickException(f"the sandbox could not start: {exc}") from exc
     try:
         if demo:
-            sb.seed_demo()
-        for key, value in sb.settings().items():
+            box.seed_demo()
+        for key, value in box.settings().items():
             click.echo(f"{key}={value}")
-        click.echo(f"# record pages: {sb.instance_url}/  (Ctrl-C stops)", err=True)
+        click.echo(banner(), err=True)
         threading.Event().wait()
     except KeyboardInterrupt:
         click.echo("# stopped", err=True)
     finally:
-        sb.stop()
+        box.stop()

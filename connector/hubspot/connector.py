@@ -1,0 +1,145 @@
+"""`HubSpotConnector`: reads records and writes back defaults, prompts and follow-up tasks
+through HubSpot's CRM v3 API (hubspot-api-client), in batches of up to 100.
+
+Rules name properties as HubSpot does (`dealstage`, `hs_next_step`); `OwnerId`, which the rule
+format uses for the record's owner (task owners, teams), is HubSpot's `hubspot_owner_id`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from lastmile.connector.base import ApiUsage, NotFound, RecordState, WriteBack, WriteResult
+from lastmile.connector.hubspot.client import Client
+from lastmile.connector.hubspot.names import ALIASES, check_id, check_name, crm_name, parse_time
+from lastmile.connector.hubspot.writer import LAST_MODIFIED, Writer, chunks
+
+DEFAULT_BASE_URL = "https://api.hubapi.com"
+
+
+class HubSpotConnector:
+    """`connector.base.Connector` for one HubSpot account, with a private app's access token.
+
+    Other keywords tune the Client (timeouts, retries, waits; `sleep`, `random` and `clock` are
+    for tests)."""
+
+    def __init__(
+        self,
+        access_token: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        ca_bundle: Path | str | None = None,
+        prompt_property: str = "lastmile_prompt",
+        task_key_property: str = "lastmile_key",
+        **client_options: Any,
+    ) -> None:
+        self.prompt_property = check_name(prompt_property)
+        self.task_key_property = check_name(task_key_property)
+        self.client = Client(access_token, base_url=base_url, ca_bundle=ca_bundle, **client_options)
+        self._writer = Writer(self.client, task_key_property=task_key_property)
+
+    def read(self, object: str, record_id: str, fields: Iterable[str]) -> RecordState:
+        """One batch read of the record (`hs_lastmodifieddate` always included)."""
+        found = self.read_many(object, [record_id], fields)
+        if record_id not in found:
+            raise NotFound(f"{object} {record_id} does not exist")
+        return found[record_id]
+
+    def read_many(
+        self, object: str, record_ids: Sequence[str], fields: Iterable[str]
+    ) -> dict[str, RecordState]:
+        """The records that exist among `record_ids`, 100 a call; missing ones are left out."""
+        check_name(object, "object")
+        ids = list(dict.fromkeys(check_id(record_id) for record_id in record_ids))
+        names = [check_name(name) for name in fields]
+        wanted = list(dict.fromkeys([*(crm_name(n) for n in names), LAST_MODIFIED]))
+        found: dict[str, RecordState] = {}
+        api = self.client.api.crm.objects.batch_api
+        for part in chunks(ids):
+            body = {
+                "inputs": [{"id": record_id} for record_id in part],
+                "properties": wanted,
+                "propertiesWithHistory": [],
+            }
+            data = self.client.call("read", api.read_with_http_info, object, body)
+            for record in data.results or []:
+                props = record.properties or {}
+                found[str(record.id)] = RecordState(
+                    object=object,
+                    record_id=str(record.id),
+                    fields={name: props.get(crm_name(name)) for name in names},
+                    last_modified=parse_time(props.get(LAST_MODIFIED))
+                    or parse_time(record.updated_at),
+                )
+        return found
+
+    def describe(self, object: str) -> dict[str, Any]:
+        """The object type's properties as a describe answer (name, label, type, picklist
+        values; one call), for `lastmile schema pull` and the labels prompts use. Values arrive
+        as text, so every property but an enumeration is a string; `OwnerId` is listed as the
+        owner (`hubspot_owner_id`)."""
+        check_name(object, "object")
+        api = self.client.api.crm.properties.core_api
+        data = self.client.call("describe", partial(api.get_all_with_http_info, object))
+        fields = []
+        for prop in data.results or []:
+            options = prop.options if prop.type == "enumeration" else []
+            meta = prop.modification_metadata
+            fields.append(
+                {
+                    "name": prop.name,
+                    "label": prop.label or prop.name,
+                    "type": "picklist" if prop.type == "enumeration" else "string",
+                    "picklistValues": [
+                        {"value": o.value, "active": not o.hidden} for o in options or []
+                    ],
+                    "restrictedPicklist": prop.type == "enumeration",
+                    "updateable": not (meta and meta.read_only_value),
+                }
+            )
+        for rule_name, hubspot_name in ALIASES.items():
+            fields += [{**f, "name": rule_name} for f in fields if f["name"] == hubspot_name]
+        return {"name": object, "label": object, "fields": fields}
+
+    def apply(self, writes: Sequence[WriteBack]) -> list[WriteResult]:
+        return self._writer.apply(writes)
+
+    def usage(self) -> ApiUsage | None:
+        return self.client.usage()
+
+    def check(self) -> None:
+        """One cheap call: a page of one task (the object every rule pack writes)."""
+        api = self.client.api.crm.objects.basic_api
+        self.client.call("check", partial(api.get_page_with_http_info, "tasks", limit=1))
+
+    def session_owner(self, session_id: str) -> tuple[str, str] | None:
+        """HubSpot signs its webhooks instead of sending a session: never a live session."""
+        return None
+
+
+def _text(value: Any) -> str | None:
+    """A setting's plain text, whether given as str or as pydantic's SecretStr."""
+    if value is None:
+        return None
+    reveal = getattr(value, "get_secret_value", None)
+    text = str(reveal() if reveal else value).strip()
+    return text or None
+
+
+def from_settings(settings: Any, **options: Any) -> HubSpotConnector:
+    """A connector from `lastmile.settings.Settings` (hubspot_access_token, hubspot_base_url,
+    hubspot_ca_bundle, prompt_field, task_key_field)."""
+    token = _text(getattr(settings, "hubspot_access_token", None))
+    if token is None:
+        raise ValueError("no HubSpot access token: set LASTMILE_HUBSPOT_ACCESS_TOKEN")
+    return HubSpotConnector(
+        token,
+        base_url=_text(getattr(settings, "hubspot_base_url", None)) or DEFAULT_BASE_URL,
+        ca_bundle=_text(getattr(settings, "hubspot_ca_bundle", None)),
+        prompt_property=_text(getattr(settings, "prompt_field", None)) or "lastmile_prompt",
+        task_key_property=_text(getattr(settings, "task_key_field", None)) or "lastmile_key",
+        **options,
+    )

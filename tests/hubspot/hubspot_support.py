@@ -1,0 +1,17 @@
+"""Helpers of the HubSpot tests, importable as `hubspot_support` (pytest puts this folder on
+sys.path for its conftest.py)."""
+
+from __future__ import annotations
+
+from hubspot import HubSpot
+
+from lastmile.connector.hubspot_sandbox import HubSpotSandbox
+
+
+def stock_client(sandbox: HubSpotSandbox, token: str | None = None) -> HubSpot:
+    """hubspot-api-client as anyone would configure it, pointed at the sandbox."""
+    return HubSpot(
+        access_token=token or sandbox.access_token,
+        host=sandbox.base_url,
+        ssl_ca_cert=str(sandbox.ca_bundle),
+    )
