@@ -79,6 +79,9 @@ class Params:
     version_rule: str = "call-essentials"
     version_week: int | None = 4
     fields_after: tuple[str, ...] = ("Outcome__c", "Next_Step__c")
+    # What it asks for before the change; None: as in examples/rules. (The demo asks one field
+    # more before, so that the rule as shipped is the version after the change.)
+    fields_before: tuple[str, ...] | None = None
     first_time_after: float = 0.65
     placeholder_rule: str = "closed-won-handover"  # its one required field gets placeholders
     placeholder_share: float = 0.25  # of the fills of that field; never compliance
@@ -134,6 +137,7 @@ _VALUES: dict[str, tuple[Any, ...]] = {
     "Description": ("Offerte besproken.", "Klant twijfelt over de rentevaste periode."),
     "Outcome__c": ("Interested", "Call back", "Not interested"),
     "Next_Step__c": ("Offerte sturen.", "Terugbellen na overleg met partner."),
+    "Call_Summary__c": ("Wensen en situatie van de klant besproken.", "Zie gespreksverslag."),
     "Amount": (185000, 320000, 415000),
     "NextStep": ("Contract naar backoffice.", "Passeren bij notaris plannen."),
     "Phone": ("+31 6 5550 1234", "+31 20 555 0134"),
@@ -333,14 +337,17 @@ def _record_events(history: History, row: int, rng: np.random.Generator) -> list
     p, occ = history.params, history.occasions
     rule, owner = str(occ.rule[row]), history.owners[int(occ.owner[row])]
     spec = _SPECS[rule]
-    require = p.fields_after if occ.version[row] == "B" else spec.require
+    before = p.fields_before if rule == p.version_rule and p.fields_before else spec.require
+    require = p.fields_after if occ.version[row] == "B" else before
     record_id = f"{spec.prefix}SIM{row:09d}AAA"
     opened = p.start + timedelta(seconds=float(occ.opened_s[row]))
     created = opened - timedelta(seconds=float(rng.uniform(*spec.lead_s)))
     state: dict[str, Any] = {"Id": record_id, "OwnerId": owner.id, **spec.before}
     # What the person types at the opening: required fields the record does not hold already
     # (CloseDate is required to save an opportunity at all).
-    asked = tuple(dict.fromkeys(f for f in (*spec.require, *require) if f not in spec.before))
+    asked = tuple(
+        dict.fromkeys(f for f in (*spec.require, *before, *require) if f not in spec.before)
+    )
     state.update(dict.fromkeys(asked))
     if spec.object == "Task":
         state.update(Subject=f"Klantgesprek {row}", WhatId=f"006SIMW{row:08d}AAA")

@@ -1,5 +1,5 @@
-"""`GET /api/indicators`: the adoption indicators as JSON (DESIGN.md "The measurement contract"),
-behind the admin token."""
+"""`GET /api/indicators` and `GET /api/experiments`: the adoption indicators and the experiment
+readout as JSON (DESIGN.md's measurement and experiment contracts), behind the admin token."""
 
 from __future__ import annotations
 
@@ -55,6 +55,27 @@ def api_blueprint(runtime: Any) -> Blueprint:
         except TeamsError as exc:
             log.error("teams file unusable", error=str(exc))
             return _error(500, "teams_unusable", "the teams file cannot be used; see the log")
+        if request.args.get("versions") in ("1", "true", "yes"):
+            from lastmile.measure.versions import all_versions
+
+            at = times["as_of"] or datetime.now(UTC)
+            report["versions"] = all_versions(runtime.store, report, ruleset, at)
         return jsonify(report)
+
+    @bp.get("/api/experiments")
+    @admin
+    def get_experiments() -> Response | tuple[Response, int]:
+        from lastmile.measure.experiments import experiments
+
+        given = request.args.get("as_of")
+        try:
+            as_of = parse_time(given) if given else datetime.now(UTC)
+        except ValueError as exc:
+            return _error(400, "bad_time", f"as_of: {exc}")
+        try:
+            ruleset = runtime.rules()
+        except RuntimeError:
+            return _error(503, "no_rules", "no rules are loaded (see /readyz)")
+        return jsonify(experiments(runtime.store, ruleset, runtime.settings, as_of))
 
     return bp

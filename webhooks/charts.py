@@ -49,11 +49,13 @@ def compliance_chart(
     width: int = 720,
     height: int = 280,
     title: str = "Compliance per rule per week",
+    marks: Sequence[tuple[str, str]] = (),
 ) -> Markup:
     """Lines of compliance (0..1) per rule over ISO weeks, one `<g class="series">` per rule.
 
     `series` maps a rule to its (week, compliance) points; a week without a compliance figure
-    (`None`) breaks the line there. Weeks are the sorted union of all series' weeks.
+    (`None`) breaks the line there. Weeks are the sorted union of all series' weeks. `marks`
+    are (week, label) pairs drawn as dashed vertical lines: a rule's version going live.
     """
     weeks = sorted({week for points in series.values() for week, _ in points})
     left, right, top, bottom = 48, 40, 28, 48  # room for the first and last week labels
@@ -82,6 +84,16 @@ def compliance_chart(
                 f'{_FONT} fill="#555">{escape(week)}</text>'
             )
     index = {week: i for i, week in enumerate(weeks)}
+    for week, label in marks:
+        if week not in index:
+            continue
+        x = x_of(index[week])
+        parts.append(
+            f'<g class="mark" data-week="{escape(week)}"><line x1="{x:.1f}" x2="{x:.1f}" '
+            f'y1="{top}" y2="{top + plot_h}" stroke="#999" stroke-dasharray="4 3"/>'
+            f'<text x="{x + 3:.1f}" y="{top + 10}" {_FONT} fill="#555">{escape(label)}</text>'
+            "</g>"
+        )
     for n, (rule, points) in enumerate(series.items()):
         stroke = colour(n)
         parts.append(f'<g class="series" data-rule="{escape(rule)}" stroke="{stroke}">')

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,12 +67,14 @@ class Figures:
     indicators: Callable[..., dict[str, Any]]
     friction: Callable[..., list[dict[str, Any]]]
     digest: Callable[..., dict[str, Any]]
+    versions: Callable[..., dict[str, Any]]
 
     @classmethod
     def measured(cls) -> Figures:
         from lastmile.measure import digest, friction, indicators
+        from lastmile.measure.versions import versions
 
-        return cls(indicators, friction, digest)
+        return cls(indicators, friction, digest, versions)
 
 
 class Problem(Exception):
@@ -182,6 +185,11 @@ def dashboard_blueprint(runtime: Any, figures: Figures | None = None) -> Bluepri
         missing.update(row["fields_missing"])
         ttc = row["time_to_comply_s"] or {"median": None, "p90": None}
         series = _weekly(report["weeks"], [rule])
+        from lastmile.measure.intervals import MIN_CLOSED, MIN_UNITS
+
+        require = tuple(loaded.rule.then.require) if loaded else ()
+        history = measure.versions(store, rule, as_of_time(), require)
+        marks = [(v["week"], f"v{n}") for n, v in enumerate(history["versions"], 1) if n > 1]
         return render_template(
             "dashboard/rule.html",
             rule=rule,
@@ -193,7 +201,14 @@ def dashboard_blueprint(runtime: Any, figures: Figures | None = None) -> Bluepri
             fields_chart=charts.fields_left_empty(missing, row["occasions"]) if missing else None,
             ttc=ttc,
             ttc_chart=charts.time_to_comply(ttc["median"], ttc["p90"]),
-            trend=charts.compliance_chart(series, title="Compliance per week") if series else None,
+            trend=(
+                charts.compliance_chart(series, title="Compliance per week", marks=marks)
+                if series
+                else None
+            ),
+            history=history,
+            min_units=MIN_UNITS,
+            min_closed=MIN_CLOSED,
         )
 
     @bp.get("/friction")
@@ -205,6 +220,56 @@ def dashboard_blueprint(runtime: Any, figures: Figures | None = None) -> Bluepri
         facts = StoreFacts(store, getattr(runtime, "field_types", None))
         items = measure.friction(report, ruleset, facts)
         return render_template("dashboard/friction.html", report=report, items=items)
+
+    @bp.get("/experiments")
+    def experiments_page() -> str:
+        from lastmile.measure.experiments import experiments
+
+        store, ruleset, settings = _sources(runtime)
+        readout = experiments(store, ruleset, settings, as_of_time())
+        return render_template("dashboard/experiments.html", readout=readout)
+
+    @bp.route("/playground", methods=["GET", "POST"])
+    def playground_page() -> tuple[str, int] | str:
+        from lastmile.measure.choices import StoreFacts
+
+        from . import playground as pg
+
+        store, ruleset, settings = _sources(runtime)
+        page: dict[str, Any] = {
+            "rules": ruleset.rules,
+            "examples": pg.examples(),
+            "form_token": _form_token(),
+            "max_events": pg.MAX_EVENTS,
+            "samples": pg.SAMPLES,
+        }
+        if request.method == "GET":
+            start = request.args.get("start", "")
+            try:
+                draft = pg.starting_text(ruleset, start, settings.max_rule_file_bytes)
+            except pg.Refused as exc:
+                raise Problem(exc.status, exc.message) from None
+            page.update(start=start, since="", until="")
+            return render_template("dashboard/playground.html", draft=draft, **page)
+        _limit_body(settings.max_rule_file_bytes)
+        form = request.form
+        page.update(start=form.get("start", ""), since=form.get("from", ""))
+        page.update(until=form.get("to", ""))
+        # A bearer header cannot come from another site's form; a session cookie can.
+        given = form.get("form_token", "")
+        if "Authorization" not in request.headers and not _same(given, page["form_token"]):
+            raise Problem(403, "This form is out of date: open the playground again and rerun.")
+        draft = form.get("draft", "").replace("\r\n", "\n")  # as a browser sends it
+        outcome, refusal, status = None, None, 200
+        try:
+            since, until = pg.window(page["since"], page["until"], as_of_time())
+            facts = StoreFacts(store, getattr(runtime, "field_types", None))
+            outcome = pg.run(store, settings, facts, draft, since, until)
+            status = 422 if outcome.problems else 200
+        except pg.Refused as exc:
+            refusal, status = exc.message, exc.status
+        page.update(outcome=outcome, refusal=refusal)
+        return render_template("dashboard/playground.html", draft=draft, **page), status
 
     @bp.get("/digest")
     def digest_page() -> tuple[str, int] | str:
@@ -236,6 +301,7 @@ def dashboard_blueprint(runtime: Any, figures: Figures | None = None) -> Bluepri
             "percent": charts.percent,
             "duration": charts.duration,
             "figure": _figure,
+            "as_json": lambda value: json.dumps(value, ensure_ascii=False),
             "as_of_arg": request.args.get("as_of", ""),
         }
 
@@ -313,9 +379,28 @@ def _same(given: str, token: str) -> bool:
 def _proof(token: str) -> str:
     """What the session cookie keeps: the token keyed with the app's secret (the cookie is
     signed, not encrypted, so it never holds the token); a new token ends old sessions."""
+    return _keyed(token)
+
+
+def _form_token() -> str:
+    """The hidden field of a form that starts work (the playground): bound to the session, so
+    a page on another site cannot post it."""
+    return _keyed(f"form:{session.get(SESSION_KEY, '')}")
+
+
+def _keyed(text: str) -> str:
     key = current_app.secret_key
     key_bytes = key if isinstance(key, bytes) else str(key).encode()
-    return hmac.new(key_bytes, token.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key_bytes, text.encode(), hashlib.sha256).hexdigest()
+
+
+def _limit_body(max_rule_bytes: int) -> None:
+    """Refuse a form far larger than a rule file before reading it (a form field is
+    percent-encoded: up to three bytes a byte of text)."""
+    limit = 3 * max_rule_bytes + 64 * 1024
+    if (request.content_length or 0) > limit:
+        raise Problem(413, "The draft is larger than a rule file may be.")
+    request.max_content_length = request.max_form_memory_size = limit
 
 
 def _local(target: str | None) -> str:

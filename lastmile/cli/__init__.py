@@ -45,6 +45,21 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Act once on passed deadlines: escalation tasks, stale prompts cleared.",
     ),
     "ledger": ("lastmile.cli.report", "ledger", "The adoption ledger: retention."),
+    "experiments": (
+        "lastmile.cli.experiments",
+        "experiments",
+        "Experiments: per arm compliance with a 95 % interval, and each arm against control.",
+    ),
+    "backtest": (
+        "lastmile.cli.backtest",
+        "backtest",
+        "Replay stored events through draft rules: what they would have done, with no CRM call.",
+    ),
+    "backfill": (
+        "lastmile.cli.backfill",
+        "backfill",
+        "History from the CRM for a fresh install: past changes as observe-only events.",
+    ),
     "events": (
         "lastmile.cli.events",
         "events",
@@ -54,7 +69,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sandbox": (
         "lastmile.cli.sandbox",
         "sandbox",
-        "Run the sandbox CRM: a local HTTPS server speaking Salesforce's REST API.",
+        "Run a sandbox CRM: a local HTTPS server speaking Salesforce's or HubSpot's API.",
+    ),
+    "hubspot": (
+        "lastmile.cli.hubspot",
+        "hubspot",
+        "HubSpot: create the properties Lastmile writes (prompt, task key).",
     ),
     "worker": (
         "lastmile.cli.worker",

@@ -76,3 +76,15 @@ def open_store(settings: Settings, *, create: bool = False) -> Iterator[Store]:
         ) from None
     finally:
         store.close()
+
+
+def time_value(_ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """An option's ISO time or date (UTC when no zone is given), as a datetime; None if unset."""
+    if value is None:
+        return None
+    from lastmile.measure.indicators import parse_time
+
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param=param) from None

@@ -2,7 +2,9 @@
 
 The sandbox CRM, the receiver with its embedded worker, and the example rules: a record saved in
 the sandbox goes out as an Outbound Message, the rules decide, and the write-back shows on the
-record page. A scripted save at the start shows it happen in the terminal too.
+record page. A scripted save at the start shows it happen in the terminal too. Before it
+serves, the demo imports eight weeks of simulated history (lastmile/demo_history.py), so the
+dashboard has figures from the first page view.
 """
 
 from __future__ import annotations
@@ -14,19 +16,22 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from lastmile import __version__
+from lastmile import __version__, demo_history
 from lastmile.connector.sandbox import Sandbox
-from lastmile.runtime import Runtime
+from lastmile.connector.sandbox.demo import SALES_USER_ID
+from lastmile.runtime import Runtime, example_dir
 from lastmile.serving import ServingThread
 from lastmile.settings import Settings, env_lines
 
 if TYPE_CHECKING:
     from lastmile.rules import RuleSet
+    from lastmile.simulate import History
 
 Echo = Callable[[str], None]
 
@@ -37,13 +42,13 @@ COMPLETED = {"Status": "Completed", "Outcome__c": "Interested"}
 NOTES = ("Description", "Outcome__c", "Next_Step__c")
 
 
-# The demo org's people in two teams. The demo lowers the minimum group size to 2 so that its
-# small teams show by name; the default (5) keeps a small team's figures out of every report.
-DEMO_TEAMS = """\
-teams:
-  Advisers: [0057Q00000A1bCdQAJ, 0057Q00000A1bXyQAJ]
-  Back office: [0057Q00000A3kLmQAJ, 0057Q00000A0zZzQAJ]
-"""
+# The demo org's people join the simulated history's two teams (12 and 6 advisers, so both
+# show by name at the default minimum group size); the compliance officer is in none (`other`).
+DEMO_PEOPLE = (
+    ("Advisers North", SALES_USER_ID),
+    ("Advisers North", "0057Q00000A1bXyQAJ"),
+    ("Advisers South", "0057Q00000A0zZzQAJ"),
+)
 
 
 def settings_for(sandbox: Sandbox, rules: Path | None, data_dir: Path, **more: Any) -> Settings:
@@ -80,7 +85,11 @@ def write_env_file(settings: Settings, path: Path) -> Path:
 
 
 class Demo:
-    """Sandbox CRM + receiver + worker, started together and stopped together."""
+    """Sandbox CRM + receiver + worker, started together and stopped together.
+
+    With `history`, the simulated history is imported before the worker starts (what `lastmile
+    demo` does unless `--no-history`; off by default here, so a test starts from a bare store).
+    """
 
     def __init__(
         self,
@@ -89,9 +98,13 @@ class Demo:
         port: int = 8000,
         sandbox_port: int = 8443,
         rules: Path | None = None,
+        history: bool = False,
     ) -> None:
         self.data_dir = data_dir
         self.port, self.sandbox_port, self.rules_dir = port, sandbox_port, rules
+        self.history = history
+        self.simulated: History | None = None  # the history `start` imported, if any
+        self.seeded: demo_history.Seeded | None = None  # and how that went
         self.admin_token = secrets.token_urlsafe(18)
         # The signed JSON endpoint works in the demo too (a Flow or Apex callout would use it).
         self.webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
@@ -109,8 +122,10 @@ class Demo:
             sandbox = Sandbox(self.data_dir / "sandbox", port=self.sandbox_port).start()
             self._stack.callback(sandbox.stop)
             sandbox.seed_demo()
+            rules, now = self._history_rules(), datetime.now(UTC)
+            history = demo_history.draw(rules, now)  # its advisers are the same from any start
             teams = self.data_dir / "teams.yaml"
-            teams.write_text(DEMO_TEAMS, encoding="utf-8")
+            teams.write_text(demo_history.teams(history, DEMO_PEOPLE), encoding="utf-8")
             settings = settings_for(
                 sandbox,
                 self.rules_dir,
@@ -118,11 +133,18 @@ class Demo:
                 admin_token=self.admin_token,
                 webhook_secret=self.webhook_secret,
                 teams=teams.resolve(),
-                min_group_size=2,
             )
             write_env_file(settings, self.env_file)
-            runtime = Runtime.build(settings).start()
-            self._stack.callback(runtime.stop)
+            runtime = Runtime.build(settings)
+            self._stack.callback(runtime.stop)  # a no-op until it has started
+            if rules is not None:  # before the worker and the deadlines run
+                # A rerun continues the history the store holds: the same start, the same events.
+                start = demo_history.started(runtime.store)
+                if start is not None:
+                    history = demo_history.draw(rules, now, start=start)
+                self.seeded = demo_history.seed(runtime.store, settings, rules, history, now=now)
+                self.simulated = history
+            runtime.start()
             server = ServingThread(runtime.app(), port=self.port)
             self._stack.callback(server.stop)
             self.receiver_url = server.url
@@ -137,6 +159,18 @@ class Demo:
 
     def stop(self) -> None:
         self._stack.close()
+
+    def _history_rules(self) -> RuleSet | None:
+        """The rules the history is imported with: the demo's, when it has a history and they
+        load (if not, the runtime reports their problems as it always does)."""
+        if not self.history:
+            return None
+        from lastmile.rules import RuleFileError, load_rules
+
+        try:
+            return load_rules([self.rules_dir or example_dir() / "rules"])
+        except RuleFileError:
+            return None
 
     def __enter__(self) -> Demo:
         return self.start()
@@ -245,18 +279,45 @@ class Demo:
     default=None,
     help="Stop after this many seconds (for scripts); default: run until Ctrl-C.",
 )
+@click.option(
+    "--no-history",
+    is_flag=True,
+    help="Start with an empty store: no eight weeks of simulated history.",
+)
+@click.option(
+    "--crm",
+    type=click.Choice(["salesforce", "hubspot"]),
+    default="salesforce",
+    show_default=True,
+    help="The sandbox CRM: Salesforce's, or HubSpot's with the example HubSpot pack.",
+)
 def demo(
-    port: int, sandbox_port: int, rules_dir: Path | None, data_dir: Path, exit_after: float | None
+    port: int,
+    sandbox_port: int,
+    rules_dir: Path | None,
+    data_dir: Path,
+    exit_after: float | None,
+    no_history: bool,
+    crm: str,
 ) -> None:
     """Everything on one machine: sandbox CRM, receiver, worker and the example rules."""
     from lastmile.logs import configure_logging
 
     configure_logging("warning")
-    with Demo(data_dir, port=port, sandbox_port=sandbox_port, rules=rules_dir) as run:
+    if crm == "hubspot":
+        from lastmile.cli.demo_hubspot import run as run_hubspot
+
+        return run_hubspot(port, sandbox_port, rules_dir, data_dir, exit_after)
+    history = not no_history
+    with Demo(
+        data_dir, port=port, sandbox_port=sandbox_port, rules=rules_dir, history=history
+    ) as run:
         assert run.sandbox is not None and run.runtime is not None
         status = run.runtime.rules.status()
         click.echo(click.style(f"Lastmile {__version__} demo", bold=True))
         click.echo(f"  rules       {status.rules} rules, version {status.version}")
+        if run.seeded is not None:
+            click.echo(f"  history     {run.seeded.line()}")
         click.echo(
             f"  sandbox CRM {run.sandbox.instance_url}/   (record pages; trust "
             f"{run.sandbox.ca_bundle} or accept the warning)"

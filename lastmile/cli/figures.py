@@ -150,3 +150,29 @@ def _print_defaults(console: Console, defaults: list[dict[str, Any]]) -> None:
         print_grid(
             console, "Defaults", _DEFAULTS, [Row(r) for r in rows], right=range(2, len(_DEFAULTS))
         )
+
+
+def print_versions(console: Console, history: dict[str, Any]) -> None:
+    """A rule's figures per version and the change from each to the next (`--versions`)."""
+    if not history["versions"]:
+        return
+    console.print()
+    console.print(f"[bold]{history['rule']}: per version[/bold]")
+    for n, v in enumerate(history["versions"], 1):
+        share = percent(v["compliance"]) if v["compliance"] is not None else "-"
+        ci = v["compliance_ci95"]
+        interval = f" ({percent(ci[0])} to {percent(ci[1])})" if ci else ""
+        console.print(
+            f"  v{n} {v['version']} live from {v['week']}: {share}{interval}, "
+            f"{v['occasions']} occasions, {v['owners']} owners"
+        )
+    for n, change in enumerate(history["changes"], 1):
+        if change["difference"] is None:
+            console.print(f"  v{n} to v{n + 1}: no closed occasions to compare")
+            continue
+        ci = change["ci95"]
+        interval = f" (95 % interval {ci[0] * 100:+.0f} to {ci[1] * 100:+.0f})" if ci else ""
+        verdict = "" if change["enough_data"] else ", not enough data"
+        console.print(
+            f"  v{n} to v{n + 1}: {change['difference'] * 100:+.0f} points{interval}{verdict}"
+        )

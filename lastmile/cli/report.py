@@ -13,8 +13,8 @@ from pathlib import Path
 import click
 
 from lastmile.cli import screen
-from lastmile.cli.common import config_option, load_settings, open_store
-from lastmile.cli.figures import print_report
+from lastmile.cli.common import config_option, load_settings, open_store, time_value
+from lastmile.cli.figures import print_report, print_versions
 from lastmile.measure import (
     DigestPostError,
     TeamsError,
@@ -23,7 +23,6 @@ from lastmile.measure import (
     digest_text,
     friction,
     indicators,
-    parse_time,
     post_digest,
 )
 from lastmile.measure.choices import field_facts
@@ -33,7 +32,7 @@ from lastmile.store import Store
 
 
 @dataclass
-class _Env:
+class Measured:
     settings: Settings
     store: Store
     rules: RuleSet | None  # None when the command needs no rules
@@ -45,7 +44,7 @@ class _Env:
 
 
 @contextmanager
-def _env(config_file: Path | None, *, rules: bool = True) -> Iterator[_Env]:
+def measured(config_file: Path | None, *, rules: bool = True) -> Iterator[Measured]:
     """Settings, store and (unless not needed) rules, with errors a person can act on."""
     from lastmile.runtime import rules_path
 
@@ -58,18 +57,9 @@ def _env(config_file: Path | None, *, rules: bool = True) -> Iterator[_Env]:
         raise click.ClickException(f"the rules do not load:\n{lines}") from None
     with open_store(settings) as store:
         try:
-            yield _Env(settings, store, ruleset)
+            yield Measured(settings, store, ruleset)
         except TeamsError as exc:
             raise click.ClickException(str(exc)) from None
-
-
-def _time(_ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_time(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param=param) from None
 
 
 def _day(_ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
@@ -89,12 +79,17 @@ def _now() -> datetime:
 
 
 @click.command()
-@click.option("--as-of", "as_of", callback=_time, help="Figures as they stood then (default now).")
+@click.option(
+    "--as-of", "as_of", callback=time_value, help="Figures as they stood then (default now)."
+)
 @click.option("--rule", help="Only this rule.")
 @click.option("--team", help="Only this team (`other`: small teams and people in no team).")
-@click.option("--from", "since", callback=_time, help="Occasions opened from this time on.")
-@click.option("--to", "until", callback=_time, help="Occasions opened before this time.")
+@click.option("--from", "since", callback=time_value, help="Occasions opened from this time on.")
+@click.option("--to", "until", callback=time_value, help="Occasions opened before this time.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON of GET /api/indicators.")
+@click.option(
+    "--versions", is_flag=True, help="Also each rule's figures per version (before and after)."
+)
 @config_option
 def report(
     as_of: datetime | None,
@@ -103,25 +98,27 @@ def report(
     since: datetime | None,
     until: datetime | None,
     as_json: bool,
+    versions: bool,
     config_file: Path | None,
 ) -> None:
     """Adoption indicators: per rule, team, week and default, and the friction report."""
-    with _env(config_file) as env:
+    with measured(config_file) as env:
+        at = as_of or _now()
         figures = indicators(
-            env.store,
-            env.ruleset,
-            env.settings,
-            as_of or _now(),
-            rule=rule,
-            team=team,
-            since=since,
-            until=until,
+            env.store, env.ruleset, env.settings, at, rule=rule, team=team, since=since, until=until
         )
+        if versions:
+            from lastmile.measure.versions import all_versions
+
+            figures["versions"] = all_versions(env.store, figures, env.ruleset, at)
         if as_json:
             click.echo(json.dumps(figures, indent=2, ensure_ascii=False))
             return
         items = friction(figures, env.ruleset, field_facts(env.store, env.settings))
-        print_report(screen.console(), figures, items, by_team=team is not None)
+        console = screen.console()
+        print_report(console, figures, items, by_team=team is not None)
+        for history in figures.get("versions", []):
+            print_versions(console, history)
 
 
 # -- digest -------------------------------------------------------------------------------------
@@ -137,7 +134,7 @@ def digest_cmd(
     team: str, day: date | None, post: bool, as_json: bool, config_file: Path | None
 ) -> None:
     """Three stand-up questions for a team, from yesterday's figures."""
-    with _env(config_file) as env:
+    with measured(config_file) as env:
         if post and not env.settings.digest_webhook_url:
             raise click.ClickException("--post needs LASTMILE_DIGEST_WEBHOOK_URL")
         try:
@@ -173,7 +170,9 @@ def _fitted(text: str, width: int) -> str:
 
 
 @click.command()
-@click.option("--now", "now", callback=_time, help="Act as if it were this time (default now).")
+@click.option(
+    "--now", "now", callback=time_value, help="Act as if it were this time (default now)."
+)
 @config_option
 @click.pass_context
 def deadlines(ctx: click.Context, now: datetime | None, config_file: Path | None) -> None:
@@ -181,7 +180,7 @@ def deadlines(ctx: click.Context, now: datetime | None, config_file: Path | None
     from lastmile.deadlines import run_deadlines
     from lastmile.runtime import connector_from_settings
 
-    with _env(config_file) as env:
+    with measured(config_file) as env:
         given = ctx.obj.get("connector") if isinstance(ctx.obj, dict) else None
         connector = given or connector_from_settings(env.settings)
         if connector is None:
@@ -213,7 +212,7 @@ def ledger() -> None:
 @config_option
 def purge(days: int | None, config_file: Path | None) -> None:
     """Delete ledger rows and processed events older than the retention period."""
-    with _env(config_file, rules=False) as env:
+    with measured(config_file, rules=False) as env:
         keep = days or env.settings.ledger_retention_days
         before = _now() - timedelta(days=keep)
         counts = env.store.purge(before)

@@ -214,10 +214,11 @@ def explain(
     if as_json:
         click.echo(json.dumps(decision.to_json(), indent=2, ensure_ascii=False))
         return
-    _explain_text(event, decision, previous is not None)
+    explain_text(event, decision, previous is not None)
 
 
-def _explain_text(event: RecordEvent, decision: Decision, has_previous: bool) -> None:
+def explain_text(event: RecordEvent, decision: Decision, has_previous: bool) -> None:
+    """A traced Decision as `rules explain` prints it (also `backtest --explain`)."""
     head = f"{event.object} {event.record_id}, {event.kind} at {event.occurred_at.isoformat()}"
     click.echo(click.style(head, bold=True))
     if event.changed is not None:

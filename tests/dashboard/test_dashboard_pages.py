@@ -37,6 +37,9 @@ class Recorder:
     def friction(self, report, ruleset, facts=None) -> list[dict[str, Any]]:
         return self.items
 
+    def versions(self, store, rule, as_of, require=()) -> dict[str, Any]:
+        return {"rule": rule, "versions": [], "changes": []}
+
     def digest(self, store, ruleset, settings, team, day) -> dict[str, Any]:
         self.calls.append(("digest", team, day))
         questions = [f"Question {n} for {team}?" for n in (1, 2, 3)]
@@ -49,7 +52,7 @@ def make_client(tmp_path: Path, ruleset, recorder: Recorder):
         store=None,
         rules=lambda: ruleset,
     )
-    figures = Figures(recorder.indicators, recorder.friction, recorder.digest)
+    figures = Figures(recorder.indicators, recorder.friction, recorder.digest, recorder.versions)
     app = Flask("dashboard-test", root_path=str(tmp_path))
     app.register_blueprint(dashboard_blueprint(runtime, figures))
     return app.test_client()

@@ -1,34 +1,26 @@
-"""`lastmile serve` as an operator runs it: gunicorn in its own process, configured by a file of
+"""`lastmile serve` as an operator runs it: in its own process, configured by a file of
 LASTMILE_* lines, talking to the sandbox CRM over HTTPS. Hostile requests get a 4xx, store nothing
 and leave the server serving; a changed rules directory goes live without a restart."""
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import secrets
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import requests
+from serving import SECRET, Served, serving
 from standardwebhooks import Webhook
 from waiting import wait_for
 
 from lastmile.connector.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
-LASTMILE = str(Path(sys.executable).with_name("lastmile"))
-TOKEN = "admin-" + secrets.token_hex(8)
-SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 PROMPT = "Lastmile_Prompt__c"
 RULES = """
 pack: calls
@@ -43,71 +35,11 @@ rules:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Served:
-    url: str
-    sandbox: Sandbox
-    rules: Path
-    process: subprocess.Popen
-
-    def admin(self, path: str) -> requests.Response:
-        return requests.get(
-            self.url + path, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
-        )
-
-    def stored(self) -> int:
-        return len(self.admin("/api/events?limit=1000").json()["events"])
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     base = tmp_path_factory.mktemp("serve")
-    sandbox = Sandbox(base / "sandbox").start()
-    rules = base / "rules"
-    rules.mkdir()
-    (rules / "calls.yaml").write_text(RULES.replace("{version}", "v1"))
-    config = base / "lastmile.env"
-    lines = [f"{k}={v}" for k, v in sandbox.settings().items()]
-    lines += [
-        f"LASTMILE_RULES={rules}",
-        f"LASTMILE_DATABASE_URL=sqlite:///{base / 'lastmile.db'}",
-        f"LASTMILE_ADMIN_TOKEN={TOKEN}",
-        f"LASTMILE_WEBHOOK_SECRET={SECRET}",
-        "LASTMILE_MAX_BODY_BYTES=1000000",
-    ]
-    config.write_text("\n".join(lines) + "\n")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LASTMILE_")}
-    process = subprocess.Popen(
-        # The console script, as an operator runs it (from a folder that holds `rules/`).
-        [LASTMILE, "serve", "--port", str(port), "--config", str(config)],
-        cwd=base,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(
-            lambda: requests.get(url + "/readyz", timeout=2).status_code == 200,
-            30,
-            ignore=(requests.ConnectionError,),
-        )
-        sandbox.outbound("Task", url + "/webhooks/salesforce")
-        yield Served(url, sandbox, rules, process)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        finally:
-            sandbox.stop()
-    assert process.returncode == 0, process.stdout.read().decode()[-3000:] if process.stdout else ""
+    with serving(base, {"calls.yaml": RULES.replace("{version}", "v1")}) as running:
+        yield running
 
 
 def save_completed_call(sandbox: Sandbox) -> str:
