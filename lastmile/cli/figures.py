@@ -88,8 +88,16 @@ def _figures(row: dict[str, Any]) -> list[str]:
 
 
 def _empty(row: dict[str, Any]) -> list[str]:
-    """`Description 3`: how many occasions opened with each field empty."""
-    return [f"{field} {n}" for field, n in row["fields_missing"].items() if n]
+    """`Description 3`: how many occasions opened with each field empty; `NextStep 2 with a
+    placeholder`: how many saw a placeholder value in it."""
+    empty = [f"{field} {n}" for field, n in row["fields_missing"].items() if n]
+    filler = row.get("fields_placeholder", {})
+    return empty + [f"{field} {n} with a placeholder" for field, n in filler.items() if n]
+
+
+def _name(row: dict[str, Any]) -> str:
+    """A rule's name, marked when it is in observe mode (measured, nothing written)."""
+    return f"{row['rule']} (observe)" if row.get("mode") == "observe" else row["rule"]
 
 
 def _titled(title: str) -> Table:
@@ -109,7 +117,7 @@ def _table(title: str, rows: list[dict[str, Any]], key: str | None) -> Table:
     for row in rows:
         empty = ", ".join(_empty(row)) or "-"
         keys = [str(row[key])] if key else []
-        table.add_row(*_texts(*keys, row["rule"], *_figures(row), empty))
+        table.add_row(*_texts(*keys, _name(row), *_figures(row), empty))
     return table
 
 
@@ -123,7 +131,7 @@ def _compact(rows: list[dict[str, Any]], key: str | None, width: int) -> list[Ro
         lead = f"{indent}  empty at the start: "
         empty = _empty(row)
         below = pack(empty, width, sep=", ", lead=lead, indent=f"{indent}    ") if empty else []
-        first = f"{indent}{row[key]}" if key else row["rule"]
+        first = f"{indent}{row[key]}" if key else _name(row)
         out.append(Row((first, *_figures(row)), above, below))
     return out
 

@@ -135,3 +135,21 @@ def test_the_digest_wraps_to_the_width_and_keeps_every_word(scenario: World, wid
     questions = lines[next(i for i, line in enumerate(lines) if line.startswith("1. ")) :]
     assert all(re.match(r"\d\. |   \S", line) for line in questions), questions
     assert len(questions) > 3
+
+
+@pytest.mark.parametrize("width", [80, 160])
+def test_observe_rules_and_placeholders_are_shown(width: int) -> None:
+    figures = {
+        "as_of": AS_OF,
+        "rules": [{**row("call-notes", 4, 1, 1, 2, 0, 0, 0.5, 60, 60,
+                         {"Description": 1, "Outcome__c": 0}),
+                   "mode": "observe", "fields_placeholder": {"Description": 0, "Outcome__c": 2}}],
+        "teams": [],
+        "weeks": [],
+        "defaults": [],
+    }  # fmt: skip
+    out = io.StringIO()
+    print_report(Console(file=out, width=width, force_terminal=False), figures, [], by_team=False)
+    text = " ".join(out.getvalue().split())
+    assert "call-notes (observe)" in text
+    assert "Description 1" in text and "Outcome__c 2 with a placeholder" in text
