@@ -128,3 +128,12 @@ def test_a_rule_only_in_the_figures_still_has_its_page(tmp_path: Path, ruleset) 
     answer = client.get("/dashboard/rules/retired-rule", headers=BEARER)
     assert answer.status_code == 200
     assert "no longer in the rules" in answer.text
+
+
+def test_a_rule_in_observe_mode_is_marked(tmp_path: Path, ruleset) -> None:
+    report = sample_report()
+    report["rules"] = [{**report["rules"][0], "mode": "observe"}]
+    text = make_client(tmp_path, ruleset, Recorder(report)).get("/dashboard", headers=BEARER).text
+    assert '<span class="badge" data-key="mode"' in text and ">observe</span>" in text
+    plain = make_client(tmp_path, ruleset, Recorder(sample_report()))
+    assert 'data-key="mode"' not in plain.get("/dashboard", headers=BEARER).text
