@@ -3,23 +3,40 @@ writes once a CRM says its daily API limit is spent."""
 
 from __future__ import annotations
 
+import random as _random
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+
+import structlog
 
 from lastmile.connector.base import LimitExceeded
 
 
-def full_jitter(random: Callable[[], float], base: float, cap: float, attempt: int) -> float:
-    """Seconds to wait before retrying what failed at `attempt`: a uniform share of the capped
-    exponential delay."""
-    return random() * min(cap, base * 2 ** (attempt - 1))
+@dataclass(frozen=True)
+class Retries:
+    """How often a call is tried, and how long to wait between tries."""
+
+    attempts: int = 4
+    base_delay: float = 0.2
+    max_delay: float = 5.0
+    random: Callable[[], float] = _random.random
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("attempts must be at least 1")
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait before retrying what failed at `attempt`. Full jitter: a uniform
+        share of the capped exponential delay."""
+        return self.random() * min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
 
 
 class WritePause:
-    """Writes refused for `length` once the limit is spent; reads go on. `crm` prefixes the log
-    events (`<crm>.writes_paused`, `<crm>.writes_resumed`); `refused` and `spent` are the
-    messages of the LimitExceeded raised while paused and when the pause starts."""
+    """Writes refused for `length` once the limit is spent; reads go on. `crm` names the log
+    events (`<crm>.writes_paused`, `<crm>.writes_resumed`, logged by `connector.<crm>`);
+    `refused` and `spent` are the messages of the LimitExceeded raised while paused and when
+    the pause starts."""
 
     def __init__(
         self,
@@ -27,14 +44,13 @@ class WritePause:
         *,
         length: timedelta,
         clock: Callable[[], datetime],
-        log: Any,
         refused: str,
         spent: str,
     ) -> None:
         self._crm = crm
         self._length = length
         self._clock = clock
-        self._log = log
+        self._log = structlog.get_logger(f"connector.{crm}")
         self._refused = refused
         self._spent = spent
         self.until: datetime | None = None

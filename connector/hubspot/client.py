@@ -31,7 +31,7 @@ from lastmile.connector.base import (
     LimitExceeded,
     TransientError,
 )
-from lastmile.connector.limits import WritePause, full_jitter
+from lastmile.connector.limits import Retries, WritePause
 
 log = structlog.get_logger("connector.hubspot")
 
@@ -104,8 +104,6 @@ class Client:
         random: Callable[[], float] = _random.random,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        if attempts < 1:
-            raise ValueError("attempts must be at least 1")
         config: dict[str, Any] = {"access_token": access_token, "retry": Retry(0)}
         if base_url:
             config["host"] = base_url.rstrip("/")
@@ -113,12 +111,9 @@ class Client:
             config["ssl_ca_cert"] = str(ca_bundle)
         self.api = HubSpot(**config)
         self._timeout = timeout
-        self._attempts = attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
+        self._retries = Retries(attempts, base_delay, max_delay, random)
         self._max_wait = max_wait
         self._sleep = sleep
-        self._random = random
         self._clock = clock
         self._lock = threading.Lock()
         self._daily: tuple[int, int] | None = None  # (remaining, limit)
@@ -127,7 +122,6 @@ class Client:
             "hubspot",
             length=pause,
             clock=clock,
-            log=log,
             refused="HubSpot daily API limit reached; writes are paused",
             spent="HubSpot's daily API limit is spent; writes paused",
         )
@@ -188,16 +182,13 @@ class Client:
                 bound.info("hubspot.call", status="ok", attempt=attempt, outcome="ok")
                 return data
             bound.warning("hubspot.call", status=status, attempt=attempt, outcome=outcome)
-            if attempt >= self._attempts:
+            if attempt >= self._retries.attempts:
                 raise TransientError(
                     f"HubSpot {kind} failed {attempt} times ({outcome}); try again later"
                 )
-            self._sleep(wait if wait is not None else self._backoff(attempt))
+            self._sleep(wait if wait is not None else self._retries.backoff(attempt))
 
     # -- internals ------------------------------------------------------------------------------
-
-    def _backoff(self, attempt: int) -> float:
-        return full_jitter(self._random, self._base_delay, self._max_delay, attempt)
 
     def _rate_limited(self, error: Exception, headers: Mapping[str, str] | None) -> float:
         """Seconds to wait after a 429; raises LimitExceeded when the daily limit is spent or

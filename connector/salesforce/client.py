@@ -26,7 +26,7 @@ from lastmile.connector.base import (
     CrmProblem,
     TransientError,
 )
-from lastmile.connector.limits import WritePause, full_jitter
+from lastmile.connector.limits import Retries, WritePause
 from lastmile.connector.salesforce.auth import Login, Session
 from lastmile.connector.salesforce.messages import WITHHELD, field_names, without_values
 
@@ -109,17 +109,12 @@ class Client:
         random: Callable[[], float] = _random.random,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        if attempts < 1:
-            raise ValueError("attempts must be at least 1")
         self.api_version = api_version.removeprefix("v")
         self._login = login
         self._session = session
         self._timeout = timeout
-        self._attempts = attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
+        self._retries = Retries(attempts, base_delay, max_delay, random)
         self._sleep = sleep
-        self._random = random
         self._clock = clock
         self._lock = threading.Lock()
         self._sf: Salesforce | None = None
@@ -127,7 +122,6 @@ class Client:
             "salesforce",
             length=pause,
             clock=clock,
-            log=log,
             refused="Salesforce API limit reached; writes are paused",
             spent="Salesforce answered REQUEST_LIMIT_EXCEEDED; writes paused",
         )
@@ -151,11 +145,11 @@ class Client:
     @property
     def attempts(self) -> int:
         """How often a call (or a part of one that met a locked row) is tried."""
-        return self._attempts
+        return self._retries.attempts
 
     def pause_before_retry(self, attempt: int) -> None:
         """Wait the backoff before trying again what failed at `attempt` (parts of a call)."""
-        self._sleep(self._backoff(attempt))
+        self._sleep(self._retries.backoff(attempt))
 
     def data_path(self, path: str) -> str:
         """A resource path as a Composite subrequest names it: /services/data/vNN.N/<path>."""
@@ -245,11 +239,11 @@ class Client:
                     return body
                 status, outcome = 200, "transient:UNABLE_TO_LOCK_ROW"
             bound.warning("salesforce.call", status=status, attempt=attempt, outcome=outcome)
-            if attempt >= self._attempts:
+            if attempt >= self._retries.attempts:
                 raise TransientError(
                     f"Salesforce {kind} failed {attempt} times ({outcome}); try again later"
                 )
-            self._sleep(self._backoff(attempt))
+            self._sleep(self._retries.backoff(attempt))
 
     def session_owner(self, session_id: str) -> tuple[str, str] | None:
         """(organisation id, user id) of a live session, asked of this org's own instance
@@ -275,9 +269,6 @@ class Client:
             raise TransientError("Salesforce userinfo answered no organisation") from None
 
     # -- internals --------------------------------------------------------------------------
-
-    def _backoff(self, attempt: int) -> float:
-        return full_jitter(self._random, self._base_delay, self._max_delay, attempt)
 
     def _salesforce(self) -> Salesforce:
         with self._lock:

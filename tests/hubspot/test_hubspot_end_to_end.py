@@ -6,13 +6,9 @@ webhook batches, and the example pack's default, prompt and follow-up task land 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,20 +16,14 @@ from pathlib import Path
 
 import pytest
 import requests
+from launch import LASTMILE, clean_env, free_port, lastmile_serve, write_config
 from waiting import wait_for
 
 from lastmile.connector.hubspot_sandbox import HubSpotSandbox
 from lastmile.connector.hubspot_sandbox.sandbox import SALES_OWNER_ID
 
 ROOT = Path(__file__).resolve().parents[2]
-LASTMILE = str(Path(sys.executable).with_name("lastmile"))
 TOKEN = "admin-" + secrets.token_hex(8)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -77,15 +67,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     rules = base / "rules"
     rules.mkdir()
     shutil.copy(ROOT / "examples" / "hubspot" / "deals.yaml", rules / "deals.yaml")
-    config = base / "lastmile.env"
-    lines = [f"{k}={v}" for k, v in sandbox.settings().items()]
-    lines += [
-        f"LASTMILE_RULES={rules}",
-        f"LASTMILE_DATABASE_URL=sqlite:///{base / 'lastmile.db'}",
-        f"LASTMILE_ADMIN_TOKEN={TOKEN}",
-    ]
-    config.write_text("\n".join(lines) + "\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LASTMILE_")}
+    config = write_config(base, sandbox.settings(), TOKEN)
+    env = clean_env()
     setup = subprocess.run(
         [LASTMILE, "hubspot", "setup", "--config", str(config)],
         env=env,
@@ -100,27 +83,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "tasks.lastmile_key:",
         "created",
     ]
-    process = subprocess.Popen(
-        [LASTMILE, "serve", "--port", str(port), "--config", str(config)],
-        cwd=base,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
     try:
-        wait_for(
-            lambda: requests.get(url + "/readyz", timeout=2).status_code == 200,
-            60,  # a loaded machine: gunicorn, the migrations, the rules
-            ignore=(requests.ConnectionError,),
-        )
-        yield Served(url, sandbox, config, env)
+        # a loaded machine: gunicorn, the migrations, the rules
+        with lastmile_serve(config, port, cwd=base, ready_within=60):
+            yield Served(url, sandbox, config, env)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        finally:
-            sandbox.stop()
-    assert process.returncode == 0, process.stdout.read().decode()[-3000:] if process.stdout else ""
+        sandbox.stop()
 
 
 def test_a_won_deal_gets_its_prompt_and_task_and_is_measured(served: Served) -> None:
