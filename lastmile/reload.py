@@ -13,7 +13,7 @@ from pathlib import Path
 
 import structlog
 
-from lastmile.rules import RuleFileError, RuleSet, load_rules
+from lastmile.rules import Problem, RuleFileError, RuleSet, load_rules
 from lastmile.rules.loader import MAX_FILE_BYTES, rule_files
 
 log = structlog.get_logger("lastmile.rules")
@@ -43,13 +43,34 @@ def _fingerprint(path: Path) -> tuple:
     return tuple(out)
 
 
+def _check_crm(ruleset: RuleSet, crm: str) -> None:
+    """Refuse packs written for another CRM than the one this service talks to: their objects
+    and field names mean nothing here, so their rules would never match."""
+    wrong: dict[str, Problem] = {}
+    for item in ruleset.rules:
+        if item.pack.crm != crm and item.pack.pack not in wrong:
+            message = (
+                f"pack '{item.pack.pack}' is for crm: {item.pack.crm}, but this service talks to "
+                f"{crm}; keep the packs of one CRM in a rules directory of its own"
+            )
+            wrong[item.pack.pack] = Problem(item.source.path, 1, 1, message)
+    if wrong:
+        raise RuleFileError(list(wrong.values()))
+
+
 class LiveRules:
     """Holds the rule set in use; `LiveRules(path)()` returns it (a zero-argument callable)."""
 
     def __init__(
-        self, path: Path, *, poll_every: float = 1.0, max_file_bytes: int = MAX_FILE_BYTES
+        self,
+        path: Path,
+        *,
+        poll_every: float = 1.0,
+        max_file_bytes: int = MAX_FILE_BYTES,
+        crm: str = "salesforce",
     ) -> None:
         self.path = Path(path)
+        self.crm = crm  # the CRM this service talks to: packs for another are refused
         self.max_file_bytes = max_file_bytes
         self.poll_every = poll_every
         self._ruleset: RuleSet | None = None
@@ -81,6 +102,7 @@ class LiveRules:
             self._seen = seen
             try:
                 ruleset = load_rules([self.path], max_file_bytes=self.max_file_bytes)
+                _check_crm(ruleset, self.crm)
             except RuleFileError as exc:
                 self._problems = tuple(str(p) for p in exc.problems)
                 for problem in exc.problems:

@@ -99,7 +99,10 @@ class Runtime:
     def build(cls, settings: Settings, *, connector: Connector | None = None) -> Runtime:
         store = Store.from_settings(settings)
         store.upgrade(integration_user=settings.integration_user_id)
-        rules = LiveRules(rules_path(settings), max_file_bytes=settings.max_rule_file_bytes)
+        crm_name = "hubspot" if settings.hubspot_access_token is not None else "salesforce"
+        rules = LiveRules(
+            rules_path(settings), max_file_bytes=settings.max_rule_file_bytes, crm=crm_name
+        )
         crm = connector if connector is not None else connector_from_settings(settings)
         if crm is None:
             raise ConfigError(

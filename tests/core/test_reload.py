@@ -82,3 +82,16 @@ def test_the_watcher_thread_picks_up_a_change(rules_dir: Path) -> None:
         assert [r.id for r in live().rules] == ["watched"]
     finally:
         live.stop()
+
+
+def test_packs_for_another_crm_are_refused(rules_dir: Path) -> None:
+    live = LiveRules(rules_dir, crm="hubspot")
+    assert live.reload() is False
+    with pytest.raises(RuntimeError, match="is for crm: salesforce"):
+        live()
+    [problem] = live.status().problems
+    assert problem.startswith(f"{rules_dir / 'pack.yaml'}:1:1: ")
+    assert "this service talks to hubspot" in problem
+    hubspot = GOOD.replace("pack: p", "pack: p\ncrm: hubspot").replace("Task", "deals")
+    _write(rules_dir / "pack.yaml", hubspot.format(rule="deal-rule"))
+    assert live.reload() is True and [r.id for r in live().rules] == ["deal-rule"]
