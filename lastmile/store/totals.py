@@ -18,6 +18,7 @@ record keeps the totals exact. `fold` moves the checkpoint on (under a lock the 
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -182,16 +183,23 @@ def _add(conn: sa.Connection, delta: Counter[Any], table: sa.Table = occasion_to
     rows = [dict(zip(names, key, strict=True), n=n) for key, n in sorted(delta.items()) if n]
     if not rows:
         return
-    if conn.dialect.name == "postgresql":
+    statement = _upsert(conn.dialect.name, table)
+    for start in range(0, len(rows), _BATCH):
+        conn.execute(statement, rows[start : start + _BATCH])
+
+
+@functools.cache
+def _upsert(dialect: str, table: sa.Table) -> Any:
+    """INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n, built once per table."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
+    names = [c.name for c in table.c if c.name != "n"]
     statement = insert(table)
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=names, set_={"n": table.c.n + statement.excluded.n}
     )
-    for start in range(0, len(rows), _BATCH):
-        conn.execute(statement, rows[start : start + _BATCH])
 
 
 # -- defaults applied and overridden ------------------------------------------------------------
