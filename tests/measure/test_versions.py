@@ -91,3 +91,28 @@ def test_the_report_prints_versions_on_request(store, tmp_path) -> None:
     text = CliRunner().invoke(main, ["report", "--versions", *at], env=env)
     assert text.exit_code == 0, text.output
     assert "call-essentials: per version" in text.output and "v1 to v2: +50 points" in text.output
+
+
+def test_a_placeholder_keeps_the_occasion_open_and_is_counted_in_the_report(tmp_path) -> None:
+    from lastmile.measure import indicators
+
+    kept = Store(f"sqlite:///{tmp_path / 'p.db'}")
+    kept.upgrade()
+    rules = load_text(
+        V2.replace("within: 1d\n", "").replace("pack: calls", "pack: calls\nmode: observe")
+    )
+    owner = OWNERS[0]
+    base = {"Type": "Call", "Status": "Completed", "OwnerId": owner}
+    events = [
+        RecordEvent(id="a1", object="Task", record_id="00T7Q000000000AAAA", kind="updated",
+                    occurred_at=START, changed=("Status",), fields={**base, "Outcome__c": "asdf"}),
+        RecordEvent(id="b1", object="Task", record_id="00T7Q000000000BAAA", kind="updated",
+                    occurred_at=START, changed=("Status",), fields={**base, "Outcome__c": "Yes"}),
+    ]  # fmt: skip
+    observe(kept, rules, Settings(_env_file=None), events)
+    [row] = indicators(kept, rules, Settings(_env_file=None), START + timedelta(days=1))["rules"]
+    assert row["mode"] == "observe"
+    assert (row["occasions"], row["met_first_time"], row["open"]) == (2, 1, 1)
+    assert row["fields_placeholder"] == {"Outcome__c": 1}
+    assert row["fields_missing"] == {"Outcome__c": 0}
+    kept.close()
