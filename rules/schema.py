@@ -314,8 +314,6 @@ class Rule(_Strict):
     # observe: evaluated and measured like a live rule, but nothing is written for it (the
     # baseline). Unset: the pack's mode.
     mode: Mode | None = None
-    # Which prompts win when a person's prompt budget is full: higher first; then file order.
-    priority: int | None = Field(default=None, ge=-1000, le=1000)
     experiment: Experiment | None = None
     if_: When = Field(default_factory=When, alias="if")
     then: Then
