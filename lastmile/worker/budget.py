@@ -34,7 +34,6 @@ class ApiBudget:
     usage: Callable[[], ApiUsage | None]
     defer_share: float = 0.8
     pause_share: float = 0.95
-    pause: timedelta = timedelta(minutes=5)  # how long writes wait before usage is asked again
     refresh: Callable[[], None] | None = None  # a cheap call whose answer reports usage
     refresh_every: timedelta = timedelta(minutes=1)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -85,12 +84,13 @@ class ApiBudget:
         return True
 
     def check(self, now: datetime) -> None:
-        """Raise BudgetPaused (writes wait until `now + pause`) while usage is past the pause
-        share; the breaker's probe asks this too, so the pause lasts until usage falls."""
+        """Raise BudgetPaused while usage is past the pause share. It names no time to wait:
+        the breaker probes on its own schedule (seconds at first, at most a minute apart), and
+        each probe's call brings a fresh reading, so the pause lasts until usage falls and not
+        a fixed time longer (one call a minute at most, against an allowance of thousands)."""
         share = self.share()
         if share is not None and share >= self.pause_share:
             raise BudgetPaused(
                 f"API usage at {share:.0%} of the daily allowance (pause at "
-                f"{self.pause_share:.0%}): writes wait",
-                now + self.pause,
+                f"{self.pause_share:.0%}): writes wait at {now.isoformat()}"
             )
