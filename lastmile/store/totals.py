@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -112,6 +112,13 @@ def change(
     conn: sa.Connection, gone: Iterable[Mapping[str, Any]], new: Iterable[Mapping[str, Any]]
 ) -> None:
     """Occasion rows replaced (`gone` by `new`): take the difference into the totals."""
+    gone, new = list(gone), list(new)
+    # The checkpoint never stands later than yesterday's midnight (`fold` is asked for no
+    # later), so rows of lately opened occasions not closed before it are in no totals: the
+    # usual case for a live event, which then reads and locks nothing here.
+    latest = datetime.combine(datetime.now(UTC).date(), time(), UTC) - timedelta(days=1)
+    if not any(folded(row, latest) for row in (*gone, *new)):
+        return
     at = checkpoint(conn, "share")
     if at is None:
         return
@@ -126,8 +133,11 @@ def change(
 
 
 def fold(conn: sa.Connection, to: datetime, progress: Progress | None = None) -> bool:
-    """Move the checkpoint on to `to` (never back), adding the rows that become folded. False
-    when the totals already stand there or later."""
+    """Move the checkpoint on to `to` (never back, never past yesterday's midnight: `change`
+    relies on it), adding the rows that become folded. False when the totals already stand
+    there or later."""
+    today = datetime.combine(datetime.now(UTC).date(), time(), UTC)
+    to = min(to, today - timedelta(days=1))
     at = checkpoint(conn, "update")
     if at is not None and to <= at:
         return False
