@@ -170,6 +170,7 @@ def dashboard_blueprint(runtime: Any, figures: Figures | None = None) -> Bluepri
             "dashboard/overview.html",
             report=report,
             chart=charts.compliance_chart(series) if series else None,
+            api=_api_usage(runtime),
         )
 
     @bp.get("/rules/<rule>")
@@ -360,6 +361,26 @@ def _empty_row(rule: str) -> dict[str, Any]:
         "compliance": None,
         "time_to_comply_s": None,
         "fields_missing": {},
+    }
+
+
+def _api_usage(runtime: Any) -> dict[str, Any] | None:
+    """The CRM's API usage today as it last reported it, and the writes the budget put off
+    (None when this process has no connector or it reported nothing yet)."""
+    connector = getattr(runtime, "connector", None)
+    usage = connector.usage() if connector is not None else None
+    if usage is None or not usage.limit:
+        return None
+    worker = getattr(runtime, "worker", None)
+    budget = getattr(worker, "budget", None)
+    settings = runtime.settings
+    return {
+        "used": usage.used,
+        "limit": usage.limit,
+        "share": usage.used / usage.limit,
+        "defer_from": settings.api_budget,
+        "pause_from": settings.api_pause,
+        "deferred": budget.deferred if budget is not None else 0,
     }
 
 

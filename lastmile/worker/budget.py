@@ -39,6 +39,7 @@ class ApiBudget:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     _seen: tuple[int, int] | None = field(default=None, init=False)
     _seen_at: datetime | None = field(default=None, init=False)
+    deferred: int = field(default=0, init=False)  # writes put off since the process started
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:

@@ -159,6 +159,8 @@ def apply_plan(
             break
         if level == "defer" and fresh is None and _deferrable(write, plan, shown, value):
             WRITES_DEFERRED.inc()
+            if budget is not None:
+                budget.deferred += 1
             writes.append(_log(write, plan.attempt, clock(), "deferred", {}, 0))
             # Nothing written: the prompt field keeps its last written value, so the record's
             # next write sends the prompts shown now.

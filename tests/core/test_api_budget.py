@@ -135,7 +135,7 @@ def test_past_the_budget_prompts_wait_and_tasks_go(sandbox, worker, clock):
     first = add(worker, event(sandbox, proposal, "e1", at, StageName="Proposal"))
     assert worker.process_event(first) == NOTHING
     assert sandbox.org.get("Opportunity", proposal)[PROMPT] is None
-    assert deferred_count() == deferred + 1
+    assert deferred_count() == deferred + 1 and worker.budget.deferred == 1
     [log] = worker.store.get_event(first).writes
     assert (log.status, sorted(log.fields), log.api_calls) == ("deferred", [PROMPT], 0)
 

@@ -46,11 +46,12 @@ class Recorder:
         return {"team": team, "day": day.isoformat(), "questions": questions, "figures": {}}
 
 
-def make_client(tmp_path: Path, ruleset, recorder: Recorder):
+def make_client(tmp_path: Path, ruleset, recorder: Recorder, **more: Any):
     runtime = SimpleNamespace(
         settings=Settings(_env_file=None, admin_token=ADMIN_TOKEN),
         store=None,
         rules=lambda: ruleset,
+        **more,
     )
     figures = Figures(recorder.indicators, recorder.friction, recorder.digest, recorder.versions)
     app = Flask("dashboard-test", root_path=str(tmp_path))
@@ -137,3 +138,20 @@ def test_a_rule_in_observe_mode_is_marked(tmp_path: Path, ruleset) -> None:
     assert '<span class="badge" data-key="mode"' in text and ">observe</span>" in text
     plain = make_client(tmp_path, ruleset, Recorder(sample_report()))
     assert 'data-key="mode"' not in plain.get("/dashboard", headers=BEARER).text
+
+
+def test_the_overview_shows_the_crms_api_usage_and_what_was_put_off(tmp_path: Path, ruleset):
+    from lastmile.connector.base import ApiUsage
+    from lastmile.worker.budget import ApiBudget
+
+    usage = ApiUsage(used=85_000, limit=100_000, calls=1_234)
+    budget = ApiBudget(lambda: usage)
+    budget.deferred = 7
+    crm = SimpleNamespace(usage=lambda: usage)
+    worker = SimpleNamespace(budget=budget)
+    client = make_client(tmp_path, ruleset, Recorder(sample_report()), connector=crm, worker=worker)
+    text = " ".join(client.get("/dashboard", headers=BEARER).text.split())
+    assert 'id="api-usage"' in text
+    assert "85,000 of 100,000 calls (85.0%)" in text and "7 put off" in text
+    quiet = make_client(tmp_path, ruleset, Recorder(sample_report()))
+    assert 'id="api-usage"' not in quiet.get("/dashboard", headers=BEARER).text
