@@ -17,6 +17,10 @@ Notify = Callable[[ObjectSpec, dict], None]
 Track = Callable[[ObjectSpec, "dict | None", dict, str], None]  # spec, before, after, user id
 
 
+# The stages Salesforce ships as closed (won or lost); an org may add its own.
+CLOSED_STAGES = frozenset({"Closed Won", "Closed Lost"})
+
+
 class Org:
     """Create, read, update, upsert and delete records; every write is one savepoint."""
 
@@ -204,11 +208,16 @@ class Org:
 
     @staticmethod
     def _derive(spec: ObjectSpec, record: dict) -> None:
-        """Fields Salesforce computes: a person's Name from FirstName and LastName."""
+        """Fields Salesforce computes: a person's Name from FirstName and LastName; whether an
+        opportunity is closed and won, from its stage (Salesforce's default stage settings)."""
         name = spec.field("Name")
         if name is not None and not name.updateable and spec.field("LastName"):
             parts = [record.get("FirstName"), record.get("LastName")]
             record["Name"] = " ".join(str(p) for p in parts if p) or None
+        if spec.field("IsWon") is not None and spec.field("StageName") is not None:
+            stage = record.get("StageName")
+            record["IsClosed"] = stage in CLOSED_STAGES
+            record["IsWon"] = stage == "Closed Won"
 
     @staticmethod
     def _precondition(record: dict, since: datetime | None) -> None:

@@ -94,3 +94,20 @@ def test_a_collection_refuses_the_record_with_the_bad_value_only(sf, api, base):
     assert result["success"] is False
     assert result["errors"][0]["statusCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
     assert stages(sf) == ["Prospecting"]
+
+
+def test_closed_and_won_follow_the_stage_and_cannot_be_written(sf, api, base):
+    record_id = sf.Opportunity.create(DEAL)["id"]
+    opened = sf.Opportunity.get(record_id)
+    assert (opened["IsClosed"], opened["IsWon"]) == (False, False)
+    sf.Opportunity.update(record_id, {"StageName": "Closed Won"})
+    won = sf.Opportunity.get(record_id)
+    assert (won["IsClosed"], won["IsWon"]) == (True, True)
+    sf.Opportunity.update(record_id, {"StageName": "Closed Lost"})
+    lost = sf.Opportunity.get(record_id)
+    assert (lost["IsClosed"], lost["IsWon"]) == (True, False)
+    refused = api.patch(f"{base}/sobjects/Opportunity/{record_id}", json={"IsWon": True})
+    assert refused.status_code == 400
+    assert refused.json()[0]["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
+    fields = {f["name"]: f for f in sf.Opportunity.describe()["fields"]}
+    assert fields["IsWon"]["type"] == "boolean" and fields["IsWon"]["updateable"] is False
