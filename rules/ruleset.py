@@ -86,8 +86,9 @@ class LoadedRule:
         own = self.rule.then
         found: dict[str | None, Then] = {None: own}
         experiment = self.rule.experiment
+        variants = experiment.variants if experiment is not None else {}
         for arm in experiment.arms if experiment is not None else ():
-            variant = experiment.variants.get(arm) if experiment is not None else None
+            variant = variants.get(arm)
             if variant is None or variant == "none":
                 found[arm] = own
             else:

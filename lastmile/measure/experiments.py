@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -26,19 +25,9 @@ from lastmile.store import Store
 from lastmile.store.tables import occasions as o
 
 from . import intervals
+from .groups import Group
 from .indicators import figures_of, iso, utc
-from .tally import Tally, outcome_at, owner_key
-
-MET = ("met_first_time", "met_after_prompt")
-CLOSED = (*MET, "missed")
-
-
-@dataclass
-class _Arm:
-    tally: Tally = field(default_factory=Tally)
-    units: set[tuple[str, str]] = field(default_factory=set)  # (owner, record) of each occasion
-    closed_units: list[tuple[str, str]] = field(default_factory=list)  # one per closed occasion
-    met: list[int] = field(default_factory=list)  # 1 when that occasion was met
+from .tally import outcome_at, owner_key
 
 
 def experiments(
@@ -46,10 +35,11 @@ def experiments(
 ) -> dict[str, Any]:
     """The readout of every experiment the rules run, and of those the store still has."""
     as_of = utc(as_of)
-    found = _read(store, as_of)
     written = {
         item.rule.experiment.id: item for item in ruleset.rules if item.rule.experiment is not None
     }
+    by_record = {eid for eid, item in written.items() if item.rule.experiment.unit == "record"}
+    found = _read(store, as_of, by_record)
     keys = [(item.id, eid) for eid, item in written.items()]
     keys += sorted(k for k in found if k not in keys)
     return {
@@ -61,7 +51,11 @@ def experiments(
     }
 
 
-def _read(store: Store, as_of: datetime) -> dict[tuple[str, str], dict[str, _Arm]]:
+def _read(
+    store: Store, as_of: datetime, by_record: set[str]
+) -> dict[tuple[str, str], dict[str, Group]]:
+    """Each experiment's occasions per arm; the unit is the owner, or for the experiments
+    `by_record` the record (15 characters of either id)."""
     at = outcome_at(as_of).label("at")
     query = sa.select(
         o.c.rule,
@@ -72,26 +66,19 @@ def _read(store: Store, as_of: datetime) -> dict[tuple[str, str], dict[str, _Arm
         at,
         o.c.time_to_comply_s,
     ).where(o.c.experiment.is_not(None), o.c.arm.is_not(None), o.c.opened_at <= as_of)
-    found: dict[tuple[str, str], dict[str, _Arm]] = defaultdict(dict)
+    found: dict[tuple[str, str], dict[str, Group]] = defaultdict(dict)
     with store.reading() as conn:
         rows = conn.execute(query).all()
     for rule, experiment, arm, owner, record, outcome, wait in rows:
-        group = found[(rule, experiment)].setdefault(arm, _Arm())
-        group.tally.counts[outcome] += 1
-        if outcome == "met_after_prompt" and wait is not None:
-            group.tally.waits[float(wait)] += 1
-        key = (owner or "", record)
-        group.units.add(key)
-        if outcome in CLOSED:
-            group.closed_units.append(key)
-            group.met.append(1 if outcome in MET else 0)
+        unit = record if experiment in by_record else (owner or "")
+        found[(rule, experiment)].setdefault(arm, Group()).add(unit, outcome, wait)
     return found
 
 
 def _experiment(
     rule: str,
     eid: str,
-    arms: Mapping[str, _Arm],
+    arms: Mapping[str, Group],
     item: Any,
     settings: Settings,
     as_of: datetime,
@@ -99,13 +86,10 @@ def _experiment(
     spec = item.rule.experiment if item is not None else None
     unit = spec.unit if spec is not None else "owner"
     order = list(spec.arms) if spec is not None else sorted(arms, key=lambda a: (a != CONTROL, a))
-    # The unit of analysis: the owner (unit: owner) or the record (unit: record).
-    pick = 1 if unit == "record" else 0
-    # arm -> the unit and whether met, of each closed occasion
-    groups = {arm: _units(arms.get(arm, _Arm()), pick) for arm in order}
-    estimates = {arm: intervals.compliance(*groups[arm]) for arm in order}
-    shown = {arm: len(_distinct(arms.get(arm), pick)) >= settings.min_group_size for arm in order}
-    rows = [_arm_row(arm, arms.get(arm, _Arm()), estimates[arm], shown[arm], pick) for arm in order]
+    groups = {arm: arms.get(arm) or Group() for arm in order}
+    estimates = {arm: groups[arm].compliance() for arm in order}
+    shown = {arm: len(groups[arm].units) >= settings.min_group_size for arm in order}
+    rows = [_arm_row(arm, groups[arm], estimates[arm], shown[arm]) for arm in order]
     effects = []
     if CONTROL in order:
         for arm in order:
@@ -114,7 +98,7 @@ def _experiment(
             if not (shown[arm] and shown[CONTROL]):
                 effects.append({"arm": arm, "vs": CONTROL, "too_few_to_show": True})
                 continue
-            diff = intervals.difference(*groups[CONTROL], *groups[arm])
+            diff = groups[arm].against(groups[CONTROL])
             effects.append(
                 {
                     "arm": arm,
@@ -124,7 +108,11 @@ def _experiment(
                 }
             )
     control = groups.get(CONTROL)
-    needed = intervals.needed(*control) if control is not None and len(control[0]) else None
+    needed = (
+        intervals.needed(control.closed_units, control.met)
+        if control is not None and control.closed_units
+        else None
+    )
     end = spec.end if spec is not None else None
     return {
         "id": eid,
@@ -149,17 +137,7 @@ def _experiment(
     }
 
 
-def _units(arm: _Arm, pick: int) -> tuple[list[str], list[int]]:
-    return [key[pick] for key in arm.closed_units], arm.met
-
-
-def _distinct(arm: _Arm | None, pick: int) -> set[str]:
-    return {key[pick] for key in arm.units} if arm is not None else set()
-
-
-def _arm_row(
-    arm: str, group: _Arm, estimate: intervals.Estimate, shown: bool, pick: int
-) -> dict[str, Any]:
+def _arm_row(arm: str, group: Group, estimate: intervals.Estimate, shown: bool) -> dict[str, Any]:
     if not shown:
         return {"arm": arm, "too_few_to_show": True}
     figures = figures_of(arm, group.tally)
@@ -167,7 +145,7 @@ def _arm_row(
     figures.pop("rule")
     return {
         "arm": arm,
-        "units": len(_distinct(group, pick)),
+        "units": len(group.units),
         **figures,
         "compliance": intervals.as_json(figures["compliance"]),
         "compliance_ci95": intervals.interval_json(estimate.ci95),

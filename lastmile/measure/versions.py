@@ -11,7 +11,6 @@ intervals.MIN_CLOSED closed occasions a version) a change says `enough_data: fal
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
@@ -23,19 +22,15 @@ from lastmile.store import Store
 from lastmile.store.tables import occasions as o
 
 from . import intervals
+from .groups import Group
 from .indicators import figures_of, iso, iso_week, utc
-from .tally import Tally, outcome_at, owner_key
-
-MET = ("met_first_time", "met_after_prompt")
-CLOSED = (*MET, "missed")
+from .tally import outcome_at, owner_key
 
 
 @dataclass
 class _Version:
     live_from: datetime
-    tally: Tally = field(default_factory=Tally)
-    owners: list[str] = field(default_factory=list)  # per closed occasion
-    met: list[int] = field(default_factory=list)
+    group: Group = field(default_factory=Group)
 
 
 def versions(
@@ -49,9 +44,9 @@ def versions(
     rows = []
     for version in order:
         kept = found[version]
-        row = figures_of(rule, kept.tally, require)
+        row = figures_of(rule, kept.group.tally, require)
         row.pop("rule")
-        estimate = intervals.compliance(kept.owners, kept.met)
+        estimate = kept.group.compliance()
         rows.append(
             {
                 "version": version,
@@ -65,16 +60,15 @@ def versions(
         )
     changes = []
     for before, after in pairwise(order):
-        a, b = found[before], found[after]
+        a, b = found[before].group, found[after].group
+        change: dict[str, Any] = {"from": before, "to": after}
         if not (a.met and b.met):
-            changes.append({"from": before, "to": after, "difference": None, "ci95": None,
-                            "enough_data": False})  # fmt: skip
+            changes.append({**change, "difference": None, "ci95": None, "enough_data": False})
             continue
-        diff = intervals.difference(a.owners, a.met, b.owners, b.met, paired=True)
+        diff = b.against(a, paired=True)
         changes.append(
             {
-                "from": before,
-                "to": after,
+                **change,
                 "difference": intervals.as_json(diff.difference),
                 "ci95": intervals.interval_json(diff.ci95),
                 "enough_data": diff.enough_data,
@@ -86,38 +80,21 @@ def versions(
 def _read(store: Store, rule: str, as_of: datetime) -> dict[str, _Version]:
     at = outcome_at(as_of).label("at")
     query = (
-        sa.select(o.c.rule_version, owner_key(), o.c.opened_at, at, o.c.time_to_comply_s)
+        sa.select(
+            o.c.rule_version, owner_key(), o.c.opened_at, at, o.c.time_to_comply_s,
+            o.c.fields_missing,
+        )
         .where(o.c.rule == rule, o.c.rule_version.is_not(None), o.c.opened_at <= as_of)
         .order_by(o.c.opened_at)
-    )
+    )  # fmt: skip
     found: dict[str, _Version] = {}
     with store.reading() as conn:
-        for version, owner, opened, outcome, wait in conn.execute(query):
+        for version, owner, opened, outcome, wait, missing in conn.execute(query):
             kept = found.get(version)
             if kept is None:
                 kept = found[version] = _Version(live_from=utc(opened))
-            kept.tally.counts[outcome] += 1
-            if outcome == "met_after_prompt" and wait is not None:
-                kept.tally.waits[float(wait)] += 1
-            if outcome in CLOSED:
-                kept.owners.append(owner or "")
-                kept.met.append(1 if outcome in MET else 0)
-        for version, fields in _missing(conn, rule, as_of).items():
-            if version in found:
-                found[version].tally.missing.update(fields)
+            kept.group.add(owner or "", outcome, wait, missing or "|")
     return found
-
-
-def _missing(conn: sa.Connection, rule: str, as_of: datetime) -> dict[str, dict[str, int]]:
-    """Per version, how many occasions opened with each field empty."""
-    query = sa.select(o.c.rule_version, o.c.fields_missing).where(
-        o.c.rule == rule, o.c.rule_version.is_not(None), o.c.opened_at <= as_of
-    )
-    counts: dict[str, dict[str, int]] = defaultdict(dict)
-    for version, text in conn.execute(query):
-        for name in filter(None, (text or "").split("|")):
-            counts[version][name] = counts[version].get(name, 0) + 1
-    return counts
 
 
 def all_versions(
