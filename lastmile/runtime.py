@@ -44,7 +44,7 @@ def rules_path(settings: Settings) -> Path:
 def connector_from_settings(settings: Settings) -> Connector | None:
     """The HubSpot connector when a HubSpot token is set, else the Salesforce connector, or
     None when no CRM connection is configured."""
-    if settings.hubspot_access_token is not None:
+    if settings.uses_hubspot:
         from lastmile.connector.hubspot import from_settings as hubspot
 
         return hubspot(settings)
@@ -99,7 +99,7 @@ class Runtime:
     def build(cls, settings: Settings, *, connector: Connector | None = None) -> Runtime:
         store = Store.from_settings(settings)
         store.upgrade(integration_user=settings.integration_user_id)
-        crm_name = "hubspot" if settings.hubspot_access_token is not None else "salesforce"
+        crm_name = "hubspot" if settings.uses_hubspot else "salesforce"
         rules = LiveRules(
             rules_path(settings), max_file_bytes=settings.max_rule_file_bytes, crm=crm_name
         )

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     hubspot_ca_bundle: Path | None = None  # a certificate to trust (the HubSpot sandbox's)
     hubspot_client_secret: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     hubspot_webhook_url: str | None = None
+    # A public app (OAuth) instead of a private app's token: its client id and a refresh token
+    # (the first client secret above refreshes the access token: list the current one first).
+    hubspot_client_id: str | None = None
+    hubspot_refresh_token: SecretStr | None = None
 
     # Outbound Messages sent to /webhooks/salesforce/<token> (orgs that cannot send a session
     # id); several for rotation. Without a token the message's SessionId must be live.
@@ -75,6 +79,10 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     prompt_field: str = "Lastmile_Prompt__c"
     task_key_field: str = "Lastmile_Key__c"
+    # The prompt budget (issue 19): prompts a person (the records' owner) sees at once across
+    # records, and on one record; the rest wait, by rule `priority`, until there is room.
+    max_prompts_per_person: int = Field(default=5, ge=1)
+    max_prompts_per_record: int = Field(default=3, ge=1)
 
     # Adoption measurement (issue 5): teams from a YAML file `teams: {Team: [user id, ...]}`;
     # a team with fewer people than min_group_size is reported as "other", never by name.
@@ -142,13 +150,37 @@ class Settings(BaseSettings):
     def _hubspot_names(self) -> Settings:
         """On HubSpot the prompt and the task key are, unless set, the properties
         `lastmile hubspot setup` creates (lastmile_prompt, lastmile_key)."""
-        if self.hubspot_access_token is not None:
+        if self.uses_hubspot:
             given = self.model_fields_set
             if "prompt_field" not in given:
                 self.prompt_field = "lastmile_prompt"
             if "task_key_field" not in given:
                 self.task_key_field = "lastmile_key"
         return self
+
+    @model_validator(mode="after")
+    def _hubspot_app(self) -> Settings:
+        """A private app's access token or a public app's refresh token (with the app's client
+        id and secret), not both."""
+        if self.hubspot_refresh_token is None:
+            return self
+        if self.hubspot_access_token is not None:
+            raise ValueError(
+                "set LASTMILE_HUBSPOT_ACCESS_TOKEN (a private app) or "
+                "LASTMILE_HUBSPOT_REFRESH_TOKEN (a public app), not both"
+            )
+        if not self.hubspot_client_id or not self.hubspot_client_secret:
+            raise ValueError(
+                "LASTMILE_HUBSPOT_REFRESH_TOKEN needs the public app's "
+                "LASTMILE_HUBSPOT_CLIENT_ID and LASTMILE_HUBSPOT_CLIENT_SECRET too"
+            )
+        return self
+
+    @property
+    def uses_hubspot(self) -> bool:
+        """HubSpot credentials are set (a private app's token or a public app's refresh
+        token): Lastmile talks to HubSpot, not Salesforce."""
+        return self.hubspot_access_token is not None or self.hubspot_refresh_token is not None
 
 
 def _env_name(field: str) -> str:

@@ -31,6 +31,7 @@ from lastmile.connector.base import (
     LimitExceeded,
     TransientError,
 )
+from lastmile.connector.hubspot.oauth import FixedToken, OAuthApp, RefreshedToken
 from lastmile.connector.limits import Retries, WritePause
 
 log = structlog.get_logger("connector.hubspot")
@@ -74,6 +75,11 @@ def _json(body: Any) -> Any:
     return body
 
 
+def _bearer(token: str) -> dict[str, str]:
+    """hubspot-api-client's per-request authentication: it replaces the configuration's."""
+    return {"type": "oauth2", "in": "header", "key": "Authorization", "value": f"Bearer {token}"}
+
+
 def _header(headers: Mapping[str, str] | None, name: str) -> int | None:
     if not headers:
         return None
@@ -85,13 +91,23 @@ def _header(headers: Mapping[str, str] | None, name: str) -> int | None:
 
 
 class Client:
-    """hubspot-api-client configured for one account (a private app's access token), and the
-    careful `call` every read and write goes through."""
+    """hubspot-api-client configured for one account, and the careful `call` every read and
+    write goes through. The account is reached with a private app's `access_token` or, for a
+    public app, with `oauth` credentials: an access token is then obtained with the refresh
+    token and refreshed before it expires (`token_margin` seconds) and once when HubSpot
+    answers 401.
+
+    Every call is given the current token itself (`_request_auth`), so an API object that
+    hubspot-api-client built before a refresh calls with the new token: the token lives in one
+    place, not in each object's configuration."""
 
     def __init__(
         self,
-        access_token: str,
+        access_token: str | None = None,
         *,
+        oauth: OAuthApp | None = None,
+        token_margin: float = 60.0,
+        token_clock: Callable[[], float] = time.monotonic,
         base_url: str | None = None,
         ca_bundle: Path | str | None = None,
         timeout: float | tuple[float, float] = (5.0, 20.0),
@@ -104,12 +120,26 @@ class Client:
         random: Callable[[], float] = _random.random,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        if (access_token is None) == (oauth is None):
+            raise ValueError("give a private app's access token or a public app's OAuth app")
+        # a private app's token in the configuration too, for calls made without `call`
         config: dict[str, Any] = {"access_token": access_token, "retry": Retry(0)}
         if base_url:
             config["host"] = base_url.rstrip("/")
         if ca_bundle:
             config["ssl_ca_cert"] = str(ca_bundle)
         self.api = HubSpot(**config)
+        self.tokens: FixedToken | RefreshedToken
+        if oauth is not None:
+            self.tokens = RefreshedToken(
+                oauth,
+                lambda: self.api.oauth.tokens_api,
+                timeout=timeout,
+                margin=token_margin,
+                clock=token_clock,
+            )
+        else:
+            self.tokens = FixedToken(str(access_token))
         self._timeout = timeout
         self._retries = Retries(attempts, base_delay, max_delay, random)
         self._max_wait = max_wait
@@ -137,20 +167,24 @@ class Client:
         """Call one `*_with_http_info` method of hubspot-api-client; return its data.
 
         Raises CrmError for a permanent error (HTTP 4xx; `status` on the problem), AuthError
-        for a token HubSpot refuses, LimitExceeded when the daily limit is spent (and for
-        writes while paused) or a 429 asks to wait longer than `max_wait`, TransientError when
-        the retries ran out."""
+        for a token HubSpot refuses (a public app's after one refresh) or a refresh HubSpot
+        refuses, LimitExceeded when the daily limit is spent (and for writes while paused) or
+        a 429 asks to wait longer than `max_wait`, TransientError when the retries ran out."""
         if write:
             self._paused.refuse_while_paused()
         bound = log.bind(kind=kind)
         attempt = 0
+        renewed = False
         while True:
             attempt += 1
             self._wait_for_window()
+            token = self.tokens.current()
             self.calls += 1
             wait: float | None = None
             try:
-                data, _status, headers = method(*args, _request_timeout=self._timeout)
+                data, _status, headers = method(
+                    *args, _request_timeout=self._timeout, _request_auth=_bearer(token)
+                )
             except API_ERRORS as error:
                 status = int(getattr(error, "status", 0) or 0)
                 headers = getattr(error, "headers", None)
@@ -165,11 +199,13 @@ class Client:
                     wait = self._rate_limited(error, headers)
                     outcome = "transient:429"
                 elif status == 401:
+                    if not renewed and self.tokens.renew(token) is not None:
+                        # expired early or revoked: once more with a new token, at once
+                        bound.info("hubspot.call", status=status, attempt=attempt, outcome="renew")
+                        renewed, attempt = True, attempt - 1
+                        continue
                     bound.info("hubspot.call", status=status, attempt=attempt, outcome="auth")
-                    raise AuthError(
-                        "HubSpot refused the access token: set LASTMILE_HUBSPOT_ACCESS_TOKEN to "
-                        "the private app's token"
-                    ) from None
+                    raise AuthError(self.tokens.refusal) from None
                 elif status >= 500:
                     outcome = f"transient:{status}"
                 else:

@@ -15,21 +15,24 @@ from typing import Any
 from lastmile.connector.base import ApiUsage, NotFound, RecordState, WriteBack, WriteResult
 from lastmile.connector.hubspot.client import Client
 from lastmile.connector.hubspot.names import ALIASES, check_id, check_name, crm_name, parse_time
+from lastmile.connector.hubspot.oauth import OAuthApp
 from lastmile.connector.hubspot.writer import LAST_MODIFIED, Writer, chunks
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 
 
 class HubSpotConnector:
-    """`connector.base.Connector` for one HubSpot account, with a private app's access token.
+    """`connector.base.Connector` for one HubSpot account, with a private app's access token
+    or a public app's OAuth credentials (`oauth`: client id, secret, refresh token).
 
-    Other keywords tune the Client (timeouts, retries, waits; `sleep`, `random` and `clock` are
-    for tests)."""
+    Other keywords tune the Client (timeouts, retries, waits, `token_margin`; `sleep`, `random`,
+    `clock` and `token_clock` are for tests)."""
 
     def __init__(
         self,
-        access_token: str,
+        access_token: str | None = None,
         *,
+        oauth: OAuthApp | None = None,
         base_url: str = DEFAULT_BASE_URL,
         ca_bundle: Path | str | None = None,
         prompt_property: str = "lastmile_prompt",
@@ -38,7 +41,9 @@ class HubSpotConnector:
     ) -> None:
         self.prompt_property = check_name(prompt_property)
         self.task_key_property = check_name(task_key_property)
-        self.client = Client(access_token, base_url=base_url, ca_bundle=ca_bundle, **client_options)
+        self.client = Client(
+            access_token, oauth=oauth, base_url=base_url, ca_bundle=ca_bundle, **client_options
+        )
         self._writer = Writer(self.client, task_key_property=task_key_property)
 
     def read(self, object: str, record_id: str, fields: Iterable[str]) -> RecordState:
@@ -130,13 +135,34 @@ def _text(value: Any) -> str | None:
 
 
 def from_settings(settings: Any, **options: Any) -> HubSpotConnector:
-    """A connector from `lastmile.settings.Settings` (hubspot_access_token, hubspot_base_url,
-    hubspot_ca_bundle, prompt_field, task_key_field)."""
+    """A connector from `lastmile.settings.Settings`: hubspot_access_token (a private app), or
+    hubspot_refresh_token with hubspot_client_id and the first hubspot_client_secret (a public
+    app); hubspot_base_url, hubspot_ca_bundle, prompt_field, task_key_field."""
     token = _text(getattr(settings, "hubspot_access_token", None))
-    if token is None:
-        raise ValueError("no HubSpot access token: set LASTMILE_HUBSPOT_ACCESS_TOKEN")
+    refresh = _text(getattr(settings, "hubspot_refresh_token", None))
+    oauth = None
+    if token is not None and refresh is not None:
+        raise ValueError(
+            "both LASTMILE_HUBSPOT_ACCESS_TOKEN and LASTMILE_HUBSPOT_REFRESH_TOKEN are set: "
+            "keep the access token for a private app, the refresh token for a public app"
+        )
+    if refresh is not None:
+        client_id = _text(getattr(settings, "hubspot_client_id", None))
+        secrets = [_text(s) for s in getattr(settings, "hubspot_client_secret", None) or []]
+        if client_id is None or not secrets or secrets[0] is None:
+            raise ValueError(
+                "LASTMILE_HUBSPOT_REFRESH_TOKEN needs the public app's LASTMILE_HUBSPOT_CLIENT_ID "
+                "and LASTMILE_HUBSPOT_CLIENT_SECRET too"
+            )
+        oauth = OAuthApp(client_id, secrets[0], refresh)
+    elif token is None:
+        raise ValueError(
+            "no HubSpot credentials: set LASTMILE_HUBSPOT_ACCESS_TOKEN (a private app) or "
+            "LASTMILE_HUBSPOT_REFRESH_TOKEN with LASTMILE_HUBSPOT_CLIENT_ID (a public app)"
+        )
     return HubSpotConnector(
         token,
+        oauth=oauth,
         base_url=_text(getattr(settings, "hubspot_base_url", None)) or DEFAULT_BASE_URL,
         ca_bundle=_text(getattr(settings, "hubspot_ca_bundle", None)),
         prompt_property=_text(getattr(settings, "prompt_field", None)) or "lastmile_prompt",

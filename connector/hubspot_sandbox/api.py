@@ -1,7 +1,8 @@
 """The HubSpot sandbox's HTTP API: the part of CRM v3 (objects, batch, search, properties) and
 v4 (associations) that Lastmile and hubspot-api-client use, answered with HubSpot's status codes,
 error bodies (`status`, `message`, `correlationId`, `category`) and `X-HubSpot-RateLimit-*`
-headers. A bearer token names the caller: Lastmile's private app or a sales user."""
+headers. A bearer token names the caller: Lastmile's private app, a sales user, or an OAuth
+access token of Lastmile as a public app (401 EXPIRED_AUTHENTICATION once it expired)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 
+from .oauth import AppTokens, expired_message, token_endpoint
+from .pages import pages
 from .portal import (
     DEFAULT_PROPERTIES,
     TASK_ASSOCIATION,
@@ -31,6 +34,8 @@ from .portal import (
 from .search import search
 
 BATCH_LIMIT = 100
+# Served without a bearer token: the OAuth token endpoint, and the record pages for people.
+OPEN_BLUEPRINTS = frozenset({"oauth", "pages"})
 
 
 @dataclass
@@ -103,8 +108,15 @@ def create_app(
     tokens: Mapping[str, Change],
     limits: Limits,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    app_tokens: AppTokens | None = None,
 ) -> Flask:
+    """The API app, and the record pages for people. `tokens`: fixed bearer tokens and whose
+    changes they make; `app_tokens`: a public app's OAuth (its token endpoint, and the access
+    tokens it issued, which expire)."""
     app = Flask(__name__)
+    app.register_blueprint(pages(portal))
+    if app_tokens is not None:
+        app.register_blueprint(token_endpoint(app_tokens))
 
     def who() -> Change:
         return g.who
@@ -142,11 +154,20 @@ def create_app(
 
     @app.before_request
     def authenticate() -> Response | None:
+        if request.blueprint in OPEN_BLUEPRINTS:
+            return None
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or token not in tokens:
+        bearer = scheme.lower() == "bearer"
+        if bearer and token in tokens:
+            g.who = tokens[token]
+        elif bearer and app_tokens is not None and app_tokens.knows(token):
+            ago = app_tokens.expired_for(token)
+            if ago is not None:
+                return _error(401, error_body("EXPIRED_AUTHENTICATION", expired_message(ago)), {})
+            g.who = app_tokens.who
+        else:
             message = "Authentication credentials not found."
             return _error(401, error_body("INVALID_AUTHENTICATION", message), {})
-        g.who = tokens[token]
         headers, broke = limits.take(clock().date().isoformat())
         g.limit_headers = headers
         if broke is not None:

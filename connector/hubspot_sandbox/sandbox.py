@@ -1,6 +1,7 @@
-"""`HubSpotSandbox`: a local HTTPS server speaking the part of HubSpot's CRM API Lastmile uses,
-delivering signed webhooks. It serves TLS the way the Salesforce sandbox does (its certificate
-authority and cheroot adapter); the account lives in memory."""
+"""`HubSpotSandbox`: a local HTTPS server speaking the part of HubSpot's CRM API Lastmile uses
+(and its OAuth token endpoint), delivering signed webhooks, with record pages for people. It
+serves TLS the way the Salesforce sandbox does (its certificate authority and cheroot adapter);
+the account lives in memory."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from lastmile.connector.sandbox.https import https_url, serve_https, stop_servin
 
 from .api import Limits, create_app
 from .delivery import Deliveries
+from .oauth import AppTokens
 from .portal import Change, Portal, Record
 
 PORTAL_ID = 62515
@@ -41,6 +43,7 @@ class HubSpotSandbox:
         burst_limit: int = 190,
         clock: Callable[[], datetime] | None = None,
         retry_s: float = 1.0,
+        token_lifetime_s: float = 1800,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.host = host
@@ -55,6 +58,11 @@ class HubSpotSandbox:
             webhook_url, self.client_secret, PORTAL_ID, APP_ID, retry_s=retry_s
         )
         self.portal = Portal(clock=clock, notify=self.webhooks.notify)
+        # Lastmile as a public app: OAuth access tokens that expire (HubSpot: 30 minutes); the
+        # app's changes are Lastmile's own, as the private app's are.
+        self.oauth = AppTokens(
+            self.client_secret, Change("INTEGRATION", str(APP_ID)), clock, token_lifetime_s
+        )
         self.limits = Limits(daily=daily_limit, burst=burst_limit)
         self.ca_bundle = self.data_dir / "ca.pem"
         self._server: wsgi.Server | None = None
@@ -71,7 +79,7 @@ class HubSpotSandbox:
             self.access_token: Change("INTEGRATION", str(APP_ID)),
             self.user_token: Change("API", f"userId:{SALES_USER_ID}"),
         }
-        app = create_app(self.portal, tokens, self.limits, self._clock)
+        app = create_app(self.portal, tokens, self.limits, self._clock, self.oauth)
         self._server, self._thread = serve_https(
             app, self.host, self.port, cert, key, threads=8, name="hubspot-sandbox"
         )
@@ -100,11 +108,19 @@ class HubSpotSandbox:
             raise RuntimeError("the sandbox is not started: call start() first")
         return https_url(self.host, self.port)
 
-    def settings(self) -> dict[str, str]:
-        """The LASTMILE_* settings that connect Lastmile to this sandbox."""
+    def settings(self, oauth: bool = False) -> dict[str, str]:
+        """The LASTMILE_* settings that connect Lastmile to this sandbox: as a private app (an
+        access token), or with `oauth` as a public app (client id and refresh token)."""
+        if oauth:
+            credentials = {
+                "LASTMILE_HUBSPOT_CLIENT_ID": self.oauth.client_id,
+                "LASTMILE_HUBSPOT_REFRESH_TOKEN": self.oauth.refresh_token,
+            }
+        else:
+            credentials = {"LASTMILE_HUBSPOT_ACCESS_TOKEN": self.access_token}
         return {
             "LASTMILE_HUBSPOT_BASE_URL": self.base_url,
-            "LASTMILE_HUBSPOT_ACCESS_TOKEN": self.access_token,
+            **credentials,
             "LASTMILE_HUBSPOT_CLIENT_SECRET": self.client_secret,
             "LASTMILE_HUBSPOT_CA_BUNDLE": str(self.ca_bundle.resolve()),
             "LASTMILE_INTEGRATION_USER_ID": str(APP_ID),

@@ -5,6 +5,7 @@ whose save is a person's save."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Protocol
 
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
@@ -40,6 +41,9 @@ class PagesSandbox(Protocol):
 
 
 PROMPT_FIELD = "Lastmile_Prompt__c"
+# The page layout, the live-update script and the not-found page; the HubSpot sandbox's record
+# pages use them too.
+TEMPLATES = Path(__file__).with_name("templates")
 _HIDDEN = {"Id", "Name"}  # shown in the heading, not as a row
 
 
@@ -50,6 +54,18 @@ def _editable(spec: ObjectSpec, creating: bool) -> list:
         for f in spec.fields
         if (f.createable if creating else f.updateable) and not f.name.startswith("Lastmile_")
     ]
+
+
+def live_page(html: str) -> Response:
+    """A record page: never cached, as it changes while it is open."""
+    return Response(html, headers={"Cache-Control": "no-store"})
+
+
+def live_version(version: str) -> Response:
+    """The digest a record page polls for (live.html)."""
+    reply = jsonify(version=version)
+    reply.headers["Cache-Control"] = "no-store"
+    return reply
 
 
 def pages(sb: PagesSandbox) -> Blueprint:
@@ -94,16 +110,13 @@ def pages(sb: PagesSandbox) -> Blueprint:
             fields=fields,
             prompt=page.record.get(PROMPT_FIELD),
         )
-        return Response(html, headers={"Cache-Control": "no-store"})
+        return live_page(html)
 
     @bp.get("/records/<object_name>/<record_id>/version")
     def version(object_name: str, record_id: str) -> Response:
         """The digest of what the record's page shows: the open page polls it (a few hundred
         bytes, no rendering) and fetches itself again only when it changed."""
-        page = shown(spec_or_404(object_name), record_id)
-        reply = jsonify(version=page.version)
-        reply.headers["Cache-Control"] = "no-store"
-        return reply
+        return live_version(shown(spec_or_404(object_name), record_id).version)
 
     def form(spec: ObjectSpec, record: dict | None, error: str | None = None, status: int = 200):
         creating = record is None

@@ -108,11 +108,15 @@ def record_view(
     }
     origin = _origin(store, schema, record)
     groups = _groups(store, schema, record)
-    shown = [record, shown_labels, links, origin, groups]
-    digest = hashlib.sha256(
-        json.dumps(shown, sort_keys=True, default=_plain).encode("utf-8")
-    ).hexdigest()
-    return RecordView(record, shown_labels, links, origin, groups, digest[:32])
+    version = digest([record, shown_labels, links, origin, groups])
+    return RecordView(record, shown_labels, links, origin, groups, version)
+
+
+def digest(shown: object) -> str:
+    """A short digest of what a record page shows (JSON values and dataclasses): the page
+    polls for it and fetches itself again when it changes."""
+    text = json.dumps(shown, sort_keys=True, default=_plain)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def _plain(value: object) -> object:

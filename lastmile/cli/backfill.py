@@ -150,7 +150,7 @@ def backfill(
 
 
 def _salesforce(settings: Any) -> Any:
-    if settings.hubspot_access_token is not None:
+    if settings.uses_hubspot:
         raise click.ClickException("backfill reads Salesforce; HubSpot is not supported yet")
     from lastmile.connector.salesforce import from_settings
 

@@ -33,9 +33,10 @@ def setup(objects: str | None, config_file: Path | None) -> None:
 
     configure_logging("warning", stream=sys.stderr)
     settings = load_settings(config_file)
-    if settings.hubspot_access_token is None:
+    if not settings.uses_hubspot:
         raise click.ClickException(
-            "no HubSpot account configured: set LASTMILE_HUBSPOT_ACCESS_TOKEN (or give --config "
+            "no HubSpot account configured: set LASTMILE_HUBSPOT_ACCESS_TOKEN or "
+            "LASTMILE_HUBSPOT_REFRESH_TOKEN (or give --config "
             "with the lines `lastmile sandbox --crm hubspot` prints)"
         )
     if objects:

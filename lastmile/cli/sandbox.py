@@ -49,6 +49,19 @@ OUTBOUND_OBJECTS = ("Task", "Opportunity", "Lead", "Case")
 )
 @click.option("--daily-limit", type=int, help="API calls a day (15000; HubSpot: 250000).")
 @click.option("--demo/--no-demo", default=True, show_default=True, help="Seed demo records once.")
+@click.option(
+    "--oauth",
+    is_flag=True,
+    help="With --crm hubspot: print a public app's OAuth settings (client id, client secret, "
+    "refresh token) instead of a private app's access token.",
+)
+@click.option(
+    "--token-lifetime",
+    type=click.FloatRange(min=1),
+    default=1800,
+    show_default=True,
+    help="With --crm hubspot: seconds an OAuth access token lasts (HubSpot's: 1800).",
+)
 def sandbox(
     port: int,
     host: str,
@@ -58,6 +71,8 @@ def sandbox(
     crm: str,
     daily_limit: int | None,
     demo: bool,
+    oauth: bool,
+    token_lifetime: float,
 ) -> None:
     """Run a sandbox CRM: a local HTTPS server speaking Salesforce's or HubSpot's API.
 
@@ -69,8 +84,16 @@ def sandbox(
     if crm == "hubspot":
         if outbound_url:
             raise click.UsageError("--outbound is Salesforce's; HubSpot sends --webhook")
-        _serve_hubspot(port, host, data_dir, webhook_url, daily_limit or 250_000, demo)
+        hs = _hubspot(port, host, data_dir, webhook_url, daily_limit or 250_000, token_lifetime)
+        _serve(
+            hs,
+            demo,
+            lambda: f"# HubSpot API and record pages: {hs.base_url}/  (Ctrl-C stops)",
+            settings=partial(hs.settings, oauth),
+        )
         return
+    if oauth:
+        raise click.UsageError("--oauth is HubSpot's (--crm hubspot)")
     if webhook_url:
         raise click.UsageError("--webhook is HubSpot's (--crm hubspot); Salesforce: --outbound")
     sb = Sandbox(data_dir, host=host, port=port, daily_limit=daily_limit or 15_000)
@@ -87,22 +110,35 @@ def _send_outbound(sb: Sandbox, url: str) -> None:
         sb.outbound(object_name, url)
 
 
-def _serve_hubspot(
-    port: int, host: str, data_dir: Path, webhook_url: str | None, daily_limit: int, demo: bool
-) -> None:
+def _hubspot(
+    port: int,
+    host: str,
+    data_dir: Path,
+    webhook_url: str | None,
+    daily_limit: int,
+    token_lifetime: float,
+) -> Any:
     from lastmile.connector.hubspot_sandbox import HubSpotSandbox
 
-    hs = HubSpotSandbox(
-        data_dir, host=host, port=port, webhook_url=webhook_url, daily_limit=daily_limit
+    return HubSpotSandbox(
+        data_dir,
+        host=host,
+        port=port,
+        webhook_url=webhook_url,
+        daily_limit=daily_limit,
+        token_lifetime_s=token_lifetime,
     )
-    _serve(hs, demo, lambda: f"# HubSpot API: {hs.base_url}  (Ctrl-C stops)")
 
 
 def _serve(
-    box: Any, demo: bool, banner: Callable[[], str], prepare: Callable[[], None] | None = None
+    box: Any,
+    demo: bool,
+    banner: Callable[[], str],
+    prepare: Callable[[], None] | None = None,
+    settings: Callable[[], dict[str, str]] | None = None,
 ) -> None:
-    """Start a sandbox (after `prepare`), seed it, print its settings and `banner()`, and serve
-    until Ctrl-C."""
+    """Start a sandbox (after `prepare`), seed it, print its settings (`settings()`, default
+    the box's) and `banner()`, and serve until Ctrl-C."""
     try:
         if prepare is not None:
             prepare()
@@ -113,7 +149,7 @@ def _serve(
     try:
         if demo:
             box.seed_demo()
-        for key, value in box.settings().items():
+        for key, value in (settings or box.settings)().items():
             click.echo(f"{key}={value}")
         click.echo(banner(), err=True)
         threading.Event().wait()

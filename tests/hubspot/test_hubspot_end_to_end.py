@@ -1,7 +1,8 @@
 """HubSpot end to end: `lastmile hubspot setup`, then `lastmile serve` (gunicorn, its own
 process, a config file of the lines the HubSpot sandbox prints) receives the sandbox's signed
 webhook batches, and the example pack's default, prompt and follow-up task land in the sandbox;
-`lastmile report` measures it; a bad signature is 401 and stores nothing."""
+`lastmile report` measures it; a bad signature is 401 and stores nothing. Both as a private app
+(an access token) and as a public app (OAuth, with access tokens that expire within a second)."""
 
 from __future__ import annotations
 
@@ -57,17 +58,25 @@ class Served:
         )
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+@pytest.fixture(scope="module", params=["private app", "public app"])
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    oauth = request.param == "public app"
     base = tmp_path_factory.mktemp("hubspot-serve")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    sandbox = HubSpotSandbox(base / "sandbox", webhook_url=url + "/webhooks/hubspot", retry_s=0.2)
+    sandbox = HubSpotSandbox(
+        base / "sandbox",
+        webhook_url=url + "/webhooks/hubspot",
+        retry_s=0.2,
+        token_lifetime_s=1,  # a public app's access tokens expire while the test runs
+    )
     sandbox.start()
     rules = base / "rules"
     rules.mkdir()
     shutil.copy(ROOT / "examples" / "hubspot" / "deals.yaml", rules / "deals.yaml")
-    config = write_config(base, sandbox.settings(), TOKEN)
+    config = write_config(base, sandbox.settings(oauth=oauth), TOKEN)
     env = clean_env()
     setup = subprocess.run(
         [LASTMILE, "hubspot", "setup", "--config", str(config)],
@@ -133,6 +142,11 @@ def test_a_won_deal_gets_its_prompt_and_task_and_is_measured(served: Served) -> 
     assert won["fields_missing"] == {"closed_won_reason": 1, "hs_next_step": 1}
     (default,) = [d for d in figures["defaults"] if d["rule"] == "new-deal-type"]
     assert (default["field"], default["applied"]) == ("dealtype", 1)
+    if "LASTMILE_HUBSPOT_REFRESH_TOKEN" in served.config.read_text():
+        # setup's token, then the receiver's, refreshed as they ran out
+        assert len(sandbox.oauth.issued) >= 3
+    else:
+        assert sandbox.oauth.issued == []
 
 
 def test_a_bad_signature_is_401_and_stores_nothing(served: Served) -> None:
