@@ -163,6 +163,9 @@ def run(
             integration_user_id=sandbox.integration_user_id,
             write_batch_ms=batch_ms,
             write_batch_size=size,
+            # One owner has every deal: no prompt budget, so that each record's prompt depends
+            # on its own events alone and one by one can be compared with batched.
+            max_prompts_per_person=count,
         )
         store = Store.from_settings(settings)
         store.upgrade()

@@ -23,9 +23,11 @@ from lastmile.rules.templates import render
 
 from .measure.occasions import RecordOccasion, missed_between
 from .measure.tally import keep_up
+from .prompt_budget import release_held
 from .settings import Settings
-from .store import Store
-from .worker.writeback import describe_problems, prompt_text, task_key
+from .store import Snapshot, Store
+from .worker.prompts import prompt_text
+from .worker.writeback import describe_problems, task_key
 
 log = structlog.get_logger("lastmile.deadlines")
 
@@ -42,7 +44,16 @@ class _Action:
 
     found: RecordOccasion
     task: TaskWrite | None
-    prompt: tuple[int, str | None] | None  # (snapshot inbox id, new prompt value) to clear
+    prompt: _Prompts | None  # the record's prompts without the missed occasion's
+
+
+@dataclass(frozen=True)
+class _Prompts:
+    snap: Snapshot  # as read
+    shown: dict[str, str]
+    held: dict[str, str]
+    value: str | None  # the prompt field's new value
+    write: bool  # the missed occasion's prompt was on the record (not held back)
 
 
 def run_deadlines(
@@ -63,8 +74,26 @@ def run_deadlines(
     )
     counts.update(failed=0, errors=0)
     keep_up(store, now)  # the indicators' totals move on here, not in a page view
-    if not timed:
-        return counts
+    if timed:
+        _missed(store, ruleset, connector, settings, now, lookback, timed, counts)
+    # Prompts held back by the budget show where there is room now (a cleared one made some).
+    released = release_held(store, ruleset, connector, settings, now)
+    counts["prompts_released"] = released["released"]
+    counts["errors"] += released["errors"]
+    counts["failed"] += released["failed"]
+    return counts
+
+
+def _missed(
+    store: Store,
+    ruleset: RuleSet,
+    connector: Connector,
+    settings: Settings,
+    now: datetime,
+    lookback: timedelta,
+    timed: list[str],
+    counts: dict[str, int],
+) -> None:
     # Only occasions missed lately are read, from the occasion rows: not the ledger.
     since = now - lookback - _longest_within(ruleset, timed, now)
     found = missed_between(store, ruleset, timed, since, now)
@@ -85,8 +114,7 @@ def run_deadlines(
         counts[outcome] += 1
         if outcome == "acted":
             counts["escalated"] += action.task is not None
-            counts["prompts_cleared"] += action.prompt is not None
-    return counts
+            counts["prompts_cleared"] += action.prompt is not None and action.prompt.write
 
 
 def _longest_within(ruleset: RuleSet, rules: list[str], now: datetime) -> timedelta:
@@ -129,9 +157,12 @@ def _action(
     prompt = None
     snap = store.snapshot(occ.object, occ.record_id)
     # The prompt on the record belongs to this occasion only if no later one of the rule opened.
-    if is_latest and snap is not None and occ.occasion.rule in snap.prompts:
-        shown = {r: t for r, t in snap.prompts.items() if r != occ.occasion.rule}
-        prompt = (snap.inbox_id, prompt_text(shown, ruleset))
+    rule = occ.occasion.rule
+    if is_latest and snap is not None and (rule in snap.prompts or rule in snap.held):
+        shown = {r: t for r, t in snap.prompts.items() if r != rule}
+        held = {r: t for r, t in snap.held.items() if r != rule}
+        value = prompt_text(shown, ruleset) if rule in snap.prompts else snap.prompt_value
+        prompt = _Prompts(snap, shown, held, value, rule in snap.prompts)
     return _Action(occ, task, prompt)
 
 
@@ -153,7 +184,8 @@ def _act(
 ) -> str:
     occ = action.found
     bound = log.bind(rule=occ.occasion.rule, object=occ.object, record_id=occ.record_id)
-    fields = {settings.prompt_field: action.prompt[1]} if action.prompt is not None else {}
+    prompt = action.prompt
+    fields = {settings.prompt_field: prompt.value} if prompt is not None and prompt.write else {}
     tasks = (action.task,) if action.task is not None else ()
     status, crm_id, problem = "done", None, None
     if fields or tasks:
@@ -170,11 +202,11 @@ def _act(
                 status, problem = "failed", describe_problems(result.problems)
             elif action.task is not None:
                 crm_id = result.task_ids.get(action.task.key)
-    cleared = status == "done" and action.prompt is not None
-    if cleared:
-        assert action.prompt is not None
-        store.drop_prompt(
-            occ.object, occ.record_id, occ.occasion.rule, action.prompt[0], action.prompt[1]
+    cleared = status == "done" and prompt is not None and prompt.write
+    if status == "done" and prompt is not None:
+        snap = prompt.snap
+        store.set_prompts(
+            occ.object, occ.record_id, snap.inbox_id, prompt.shown, prompt.held, prompt.value
         )
     store.record_deadline_action(
         key=key,

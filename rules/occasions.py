@@ -34,6 +34,7 @@ class Observation:
     rule_version: str | None = None  # the rule's own content hash (LoadedRule.version)
     experiment: str | None = None  # the experiment running for the event's unit, if any
     arm: str | None = None  # the arm the event's unit is in
+    suppressed: bool = False  # the prompt budget held the rule's prompt back after this event
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Occasion:
     rule_version: str | None = None  # the rule's version when the occasion opened
     experiment: str | None = None  # the experiment and arm the occasion opened in
     arm: str | None = None
+    suppressed: bool = False  # its prompt was held back by the prompt budget while open
 
     @property
     def time_to_comply_s(self) -> float | None:
@@ -138,6 +140,8 @@ def _derive_rule(
             elif obs.placeholder:
                 seen = tuple(dict.fromkeys(current.fields_placeholder + obs.placeholder))
                 current = replace(current, fields_placeholder=seen)
+            if current is not None and obs.suppressed:
+                current = replace(current, suppressed=True)
         elif obs.matched and not held_before:
             opened = Occasion(
                 rule=rule,
@@ -152,6 +156,7 @@ def _derive_rule(
                 rule_version=obs.rule_version,
                 experiment=obs.experiment,
                 arm=obs.arm,
+                suppressed=obs.suppressed,
             )
             if obs.missing or obs.placeholder:
                 current = opened

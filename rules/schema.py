@@ -315,6 +315,9 @@ class Rule(_Strict):
     # baseline). Unset: the pack's mode.
     mode: Mode | None = None
     experiment: Experiment | None = None
+    # Which prompts show when a person's or a record's prompt budget is full: higher first;
+    # equal ones (and rules without one, 0) in file order.
+    priority: int = Field(default=0, ge=-1000, le=1000)
     if_: When = Field(default_factory=When, alias="if")
     then: Then
 

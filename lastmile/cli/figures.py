@@ -89,10 +89,12 @@ def _figures(row: dict[str, Any]) -> list[str]:
 
 def _empty(row: dict[str, Any]) -> list[str]:
     """`Description 3`: how many occasions opened with each field empty; `NextStep 2 with a
-    placeholder`: how many saw a placeholder value in it."""
+    placeholder`: how many saw a placeholder value in it; `prompt held back 4`: how many
+    occasions' prompts the prompt budget held back."""
     empty = [f"{field} {n}" for field, n in row["fields_missing"].items() if n]
     filler = row.get("fields_placeholder", {})
-    return empty + [f"{field} {n} with a placeholder" for field, n in filler.items() if n]
+    held = [f"prompt held back {row['suppressed']}"] if row.get("suppressed") else []
+    return empty + [f"{field} {n} with a placeholder" for field, n in filler.items() if n] + held
 
 
 def _name(row: dict[str, Any]) -> str:

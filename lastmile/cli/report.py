@@ -176,7 +176,8 @@ def _fitted(text: str, width: int) -> str:
 @config_option
 @click.pass_context
 def deadlines(ctx: click.Context, now: datetime | None, config_file: Path | None) -> None:
-    """Act once on passed deadlines: escalation tasks, stale prompts cleared."""
+    """Act once on passed deadlines (escalation tasks, stale prompts cleared), then show the
+    prompts the prompt budget held back where there is room now."""
     from lastmile.deadlines import run_deadlines
     from lastmile.runtime import connector_from_settings
 

@@ -129,6 +129,7 @@ def figures(rule: str, occs: Sequence[Occasion], require: Sequence[str] = ()) ->
             tally.missing[name] = tally.missing.get(name, 0) + 1
         for name in occ.fields_placeholder:
             tally.placeholder[name] = tally.placeholder.get(name, 0) + 1
+        tally.suppressed += occ.suppressed
         if occ.outcome == "met_after_prompt":
             tally.waits[occ.time_to_comply_s or 0.0] += 1
     return figures_of(rule, tally, require)
@@ -136,8 +137,9 @@ def figures(rule: str, occs: Sequence[Occasion], require: Sequence[str] = ()) ->
 
 def figures_of(rule: str, tally: Tally, require: Sequence[str] = ()) -> dict[str, Any]:
     """One row of the contract: counts by outcome, compliance, time to comply, fields missing
-    (each `require` field, then any other field an occasion opened without) and fields seen
-    with a placeholder value (likewise)."""
+    (each `require` field, then any other field an occasion opened without), fields seen
+    with a placeholder value (likewise) and how many occasions' prompts the prompt budget held
+    back (`suppressed`)."""
     counts = tally.counts
     closed = counts["met_first_time"] + counts["met_after_prompt"] + counts["missed"]
     met = counts["met_first_time"] + counts["met_after_prompt"]
@@ -161,6 +163,7 @@ def figures_of(rule: str, tally: Tally, require: Sequence[str] = ()) -> dict[str
         ),
         "fields_missing": missing,
         "fields_placeholder": filler,
+        "suppressed": tally.suppressed,
     }
 
 

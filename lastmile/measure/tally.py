@@ -32,6 +32,7 @@ class Tally:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
     missing: dict[str, int] = field(default_factory=dict)
     placeholder: dict[str, int] = field(default_factory=dict)  # field -> occasions that saw one
+    suppressed: int = 0  # occasions whose prompt the prompt budget held back
     waits: Counter[float] = field(default_factory=Counter)  # met after prompt: seconds -> how many
     ranks: Ranks | None = None  # the times to comply as the database ranked them (`tallies`)
 
@@ -42,6 +43,7 @@ class Tally:
             self.missing[name] = self.missing.get(name, 0) + n
         for name, n in other.placeholder.items():
             self.placeholder[name] = self.placeholder.get(name, 0) + n
+        self.suppressed += other.suppressed
         self.waits.update(other.waits)
 
     def wait_count(self) -> int:
@@ -172,10 +174,12 @@ def _scan(conn: sa.Connection, as_of: datetime, where: list[Any], fields: Iterab
     weeks: Groups = {}
     within: dict[str, set[str]] = {}
     keys = (o.c.rule, o.c.opened_week, at, o.c.fields_missing, o.c.fields_placeholder, o.c.within)
-    by_week = sa.select(*keys, sa.func.count()).where(*where).group_by(*keys)
-    for name, week, outcome, missing, filler, used, n in conn.execute(by_week):
+    held = sa.func.sum(sa.case((o.c.suppressed, 1), else_=0))
+    by_week = sa.select(*keys, sa.func.count(), held).where(*where).group_by(*keys)
+    for name, week, outcome, missing, filler, used, n, suppressed in conn.execute(by_week):
         tally = weeks.setdefault((week, name), Tally())
         tally.counts[outcome] += n
+        tally.suppressed += int(suppressed or 0)
         for f in _split(missing):
             tally.missing[f] = tally.missing.get(f, 0) + n
         for f in _split(filler):
@@ -315,6 +319,8 @@ def _totals(conn: sa.Connection, rule: str | None) -> Tallies:
             found.within.setdefault(name, set()).add(used)
         elif kind == "filler":
             tally.placeholder[item] = tally.placeholder.get(item, 0) + n
+        elif kind == "held":
+            tally.suppressed += n
         else:
             tally.missing[item] = tally.missing.get(item, 0) + n
     return found
@@ -372,15 +378,17 @@ def _by_owner(
 
     sums = [counted(o.c.fields_missing, f) for f in fields]
     sums += [counted(o.c.fields_placeholder, f) for f in fillers]
+    held = sa.func.sum(sa.case((o.c.suppressed, 1), else_=0))
     query = (
-        sa.select(o.c.rule, o.c.owner, at, sa.func.count(), *sums)
+        sa.select(o.c.rule, o.c.owner, at, sa.func.count(), held, *sums)
         .where(*where)
         .group_by(o.c.rule, o.c.owner, at)
     )
     groups: Groups = {}
-    for name, owner, outcome, n, *counts in conn.execute(query):
+    for name, owner, outcome, n, suppressed, *counts in conn.execute(query):
         tally = groups.setdefault((owner or "", name), Tally())
         tally.counts[outcome] += n
+        tally.suppressed += int(suppressed or 0)
         for f, count in zip(fields, counts[: len(fields)], strict=True):
             if count:
                 tally.missing[f] = tally.missing.get(f, 0) + int(count)

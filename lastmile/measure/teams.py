@@ -12,6 +12,8 @@ from pathlib import Path
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from ..users import user_key
+
 OTHER = "other"
 
 
@@ -21,12 +23,6 @@ class TeamsError(ValueError):
 
 class UnknownTeam(LookupError):
     """A team the figures do not name (unknown, or too small to be named)."""
-
-
-def user_key(user_id: str) -> str:
-    """Salesforce user ids: the 15-character form names the same user as the 18-character one."""
-    user_id = user_id.strip()
-    return user_id[:15] if len(user_id) in (15, 18) else user_id
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
+from ..users import user_key
 from . import defaults as kept_defaults
 from . import occasions as kept
 from .inbox import Inbox, _row, pairs_in
@@ -17,6 +19,7 @@ from .tables import (
     defaults_applied,
     inbox,
     observations,
+    occasions,
     snapshots,
     tasks,
     writebacks,
@@ -163,12 +166,12 @@ class Store(Inbox):
             conn, observations, [_observation(o) for *_, c in done for o in c.observations]
         )
         revised = [o for *_, c in done for o in c.revised]
-        for o in revised:
-            conn.execute(
-                observations.delete().where(
-                    observations.c.inbox_id == o.inbox_id, observations.c.rule == o.rule
-                )
-            )
+        for i, o in enumerate(revised):
+            mine = (observations.c.inbox_id == o.inbox_id, observations.c.rule == o.rule)
+            # Whether the budget held the prompt back is a fact of that event: it stays.
+            held = conn.execute(sa.select(observations.c.suppressed).where(*mine)).scalar()
+            revised[i] = replace(o, suppressed=bool(held))
+            conn.execute(observations.delete().where(*mine))
         self._insert_new(conn, observations, [_observation(o) for o in revised])
         observed = {(obj, rid) for _, obj, rid, c in done if c.observations or c.revised}
         new_ones: dict[tuple[str, str], list[ObservationRow]] = {}
@@ -283,26 +286,85 @@ class Store(Inbox):
                 ).rowcount
             )
 
-    def drop_prompt(
-        self, object: str, record_id: str, rule: str, inbox_id: int, prompt_value: str | None
+    def set_prompts(
+        self,
+        object: str,
+        record_id: str,
+        inbox_id: int,
+        prompts: Mapping[str, str],
+        held: Mapping[str, str],
+        prompt_value: str | None,
     ) -> bool:
-        """Forget the rule's prompt on the record's snapshot, unless an event moved the snapshot
-        on since it was read (`inbox_id`): then the worker's view stands."""
+        """Keep what the record now shows and holds back (a deadline cleared a prompt, the
+        budget released one), unless an event moved the snapshot on since it was read
+        (`inbox_id`): then the worker's view stands."""
+        where = (
+            snapshots.c.object == object,
+            snapshots.c.record_id == record_id,
+            snapshots.c.inbox_id == inbox_id,
+        )
+        values = {
+            "prompts": dict(prompts),
+            "shown": len(prompts),
+            "held": dict(held) or None,
+            "prompt_value": prompt_value,
+        }
         with self.writing() as conn:
-            row = conn.execute(
-                sa.select(snapshots.c.prompts, snapshots.c.inbox_id).where(
-                    snapshots.c.object == object, snapshots.c.record_id == record_id
-                )
-            ).first()
-            if row is None or row.inbox_id != inbox_id:
-                return False
-            prompts = {k: v for k, v in dict(row.prompts).items() if k != rule}
-            conn.execute(
-                snapshots.update()
-                .where(snapshots.c.object == object, snapshots.c.record_id == record_id)
-                .values(prompts=prompts, prompt_value=prompt_value)
-            )
-            return True
+            return conn.execute(snapshots.update().where(*where).values(**values)).rowcount == 1
+
+    def prompts_elsewhere(self, owner: str, object: str, record_id: str) -> int:
+        """How many prompts the owner's other records show."""
+        s = snapshots
+        mine = sa.and_(s.c.object == object, s.c.record_id == record_id)
+        query = sa.select(sa.func.coalesce(sa.func.sum(s.c.shown), 0)).where(
+            s.c.owner == user_key(owner), s.c.shown > 0, sa.not_(mine)
+        )
+        with self.reading() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def holding(
+        self, per_person: int, per_record: int, limit: int
+    ) -> list[tuple[str, str, str | None, Snapshot]]:
+        """Records with prompts held back by the budget whose owner (or, without one, the record)
+        has room for more, longest waiting first: (object, record id, owner, snapshot)."""
+        s = snapshots
+        busy = (
+            sa.select(s.c.owner, sa.func.sum(s.c.shown).label("shown"))
+            .where(s.c.owner.is_not(None), s.c.shown > 0)
+            .group_by(s.c.owner)
+            .subquery("busy")
+        )
+        room = sa.or_(
+            sa.and_(s.c.owner.is_(None), s.c.shown < per_record),
+            sa.and_(
+                s.c.owner.is_not(None),
+                s.c.shown < per_record,
+                sa.func.coalesce(busy.c.shown, 0) < per_person,
+            ),
+        )
+        query = (
+            sa.select(s)
+            .select_from(s.outerjoin(busy, busy.c.owner == s.c.owner))
+            .where(s.c.held.is_not(None), room)
+            .order_by(s.c.updated_at, s.c.object, s.c.record_id)
+            .limit(limit)
+        )
+        with self.reading() as conn:
+            return [(r.object, r.record_id, r.owner, _snapshot_of(r)) for r in conn.execute(query)]
+
+    def open_rules(self, object: str, record_id: str, at: datetime) -> set[str]:
+        """The rules with an occasion open on the record at `at` (see store/occasions.py)."""
+        o = occasions
+        state = sa.case(
+            (sa.and_(o.c.outcome != "missed", o.c.closed_at <= at), "closed"),
+            (o.c.missed_from <= at, "missed"),
+            else_="open",
+        )
+        query = sa.select(o.c.rule).where(
+            o.c.object == object, o.c.record_id == record_id, o.c.opened_at <= at, state == "open"
+        )
+        with self.reading() as conn:
+            return set(conn.execute(query.distinct()).scalars())
 
     def purge(self, before: datetime) -> dict[str, int]:
         """Delete ledger rows of events that occurred before `before`, and done inbox rows of
@@ -400,6 +462,7 @@ def _snapshot_of(row: sa.Row) -> Snapshot:
         inbox_id=m["inbox_id"],
         prompts=m["prompts"],
         prompt_value=m["prompt_value"],
+        held=m["held"] or {},
     )
 
 
@@ -425,7 +488,16 @@ def _snapshot_values(object: str, record_id: str, snap: Snapshot, now: datetime)
         "prompts": dict(snap.prompts),
         "prompt_value": snap.prompt_value,
         "updated_at": now,
+        "owner": owner_of(snap.fields),
+        "shown": len(snap.prompts),
+        "held": dict(snap.held) or None,
     }
+
+
+def owner_of(fields: Mapping[str, Any]) -> str | None:
+    """The record's owner as the prompt budget counts it (a user's 15-character id)."""
+    owner = fields.get("OwnerId")
+    return user_key(owner) if isinstance(owner, str) and owner.strip() else None
 
 
 def _observation(o: ObservationRow) -> dict:

@@ -70,6 +70,7 @@ class Snapshot:
     inbox_id: int
     prompts: Mapping[str, str]  # rule -> text
     prompt_value: str | None  # the prompt field value last written
+    held: Mapping[str, str] = field(default_factory=dict)  # rule -> text held back (budget)
 
 
 @dataclass(frozen=True)
@@ -120,13 +121,20 @@ class ObservationRow:
     rule_version: str | None = None  # the rule's own version (LoadedRule.version)
     experiment: str | None = None  # the id of the experiment running for the event's unit
     arm: str | None = None  # and its arm
+    suppressed: bool = False  # its prompt was wanted but held back by the prompt budget
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> ObservationRow:
         """From a row of the ledger's observations table (its other columns ignored)."""
         values = {f.name: row[f.name] for f in fields(cls)}
-        placeholder = tuple(values["placeholder"] or ())
-        return cls(**{**values, "missing": tuple(values["missing"]), "placeholder": placeholder})
+        return cls(
+            **{
+                **values,
+                "missing": tuple(values["missing"]),
+                "placeholder": tuple(values["placeholder"] or ()),
+                "suppressed": bool(values["suppressed"]),
+            }
+        )
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,7 @@ def as_observation(row: ObservationRow) -> Observation:
         rule_version=row.rule_version,
         experiment=row.experiment,
         arm=row.arm,
+        suppressed=row.suppressed,
     )
 
 
@@ -114,6 +115,7 @@ def occasion_rows(observed: Sequence[ObservationRow], within: Within) -> list[di
                 "rule_version": occ.rule_version,
                 "experiment": occ.experiment,
                 "arm": occ.arm,
+                "suppressed": occ.suppressed,
             }
         )
     return rows

@@ -77,6 +77,12 @@ snapshots = sa.Table(
     sa.Column("prompts", sa.JSON, nullable=False),  # rule -> text currently shown
     sa.Column("prompt_value", sa.Text),  # the prompt field value last written
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Migration 0006, the prompt budget: the record's owner (lastmile.users.user_key), how many
+    # prompts it shows (`prompts`' size) and those held back for want of room (rule -> text).
+    sa.Column("owner", sa.String(64)),
+    sa.Column("shown", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("held", sa.JSON(none_as_null=True)),  # NULL: nothing held back
+    sa.Index("ix_snapshot_owner", "owner"),
 )
 
 writebacks = sa.Table(
@@ -118,6 +124,8 @@ observations = sa.Table(
     sa.Column("rule_version", sa.String(64)),
     sa.Column("experiment", sa.String(80)),
     sa.Column("arm", sa.String(80)),
+    # Migration 0006: the rule's prompt was wanted but held back by the prompt budget.
+    sa.Column("suppressed", sa.Boolean),
     sa.UniqueConstraint("inbox_id", "rule", name="uq_observation_event_rule"),
     sa.Index("ix_observation_record", "object", "record_id", "occurred_at"),
     sa.Index("ix_observation_rule", "rule", "occurred_at"),
@@ -210,6 +218,8 @@ occasions = sa.Table(
     sa.Column("rule_version", sa.String(64)),
     sa.Column("experiment", sa.String(80)),
     sa.Column("arm", sa.String(80)),
+    # Migration 0006: its prompt was held back by the prompt budget at some event while open.
+    sa.Column("suppressed", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_occasion_record", "object", "record_id"),
     # The rows not folded into the totals, and the deadlines passed lately (store/totals.py).
     sa.Index("ix_occasion_settled", "closed_at", "opened_at"),

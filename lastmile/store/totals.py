@@ -40,7 +40,7 @@ _READ = [
     occasions.c[name]
     for name in (
         "rule", "within", "opened_week", "owner", "outcome", "fields_missing",
-        "fields_placeholder", "time_to_comply_s", "opened_at", "closed_at",
+        "fields_placeholder", "time_to_comply_s", "opened_at", "closed_at", "suppressed",
     )
 ]  # fmt: skip
 Progress = Callable[[str, int, int], None]
@@ -93,8 +93,8 @@ def unfolded(at: datetime) -> sa.ColumnElement[bool]:
 
 def parts(row: Mapping[str, Any]) -> list[Key]:
     """What one occasion row adds to the totals: per opening week and per owner, its outcome,
-    each field it opened without, each it saw a placeholder in, and (met after prompt) its
-    time to comply."""
+    each field it opened without, each it saw a placeholder in, whether the prompt budget held
+    its prompt back, and (met after prompt) its time to comply."""
     rule, within, outcome = row["rule"], row["within"], row["outcome"]
     missing = [f for f in row["fields_missing"].split("|") if f]
     placeholder = [f for f in (row.get("fields_placeholder") or "").split("|") if f]
@@ -103,6 +103,8 @@ def parts(row: Mapping[str, Any]) -> list[Key]:
         found.append((rule, within, by, key, "outcome", outcome, 0.0))
         found.extend((rule, within, by, key, "missing", f, 0.0) for f in missing)
         found.extend((rule, within, by, key, "filler", f, 0.0) for f in placeholder)
+        if row.get("suppressed"):
+            found.append((rule, within, by, key, "held", "", 0.0))
         if outcome == "met_after_prompt":
             found.append((rule, within, by, key, "wait", "", float(row["time_to_comply_s"] or 0)))
     return found

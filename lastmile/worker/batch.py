@@ -114,7 +114,10 @@ class _Observer:
         self.store = store
         self.ruleset = ruleset
         self.crm = _Observing()
-        self.worker = Worker(store, lambda: ruleset, self.crm, settings, clock=clock)
+        # Nothing reaches a person: the prompt budget, which counts what people see, stays out.
+        self.worker = Worker(
+            store, lambda: ruleset, self.crm, settings, clock=clock, prompt_budget=False
+        )
         self.clock = self.worker.clock
         self.outcomes: Counter[str] = Counter()
         self.imported = self.one_by_one = 0

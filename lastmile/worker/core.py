@@ -9,7 +9,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -29,6 +29,7 @@ from .batcher import WriteBatcher
 from .breaker import CrmBreaker, crm_unavailable
 from .budget import ApiBudget
 from .locks import LocalRecordLocks, RecordLocks
+from .prompts import slots
 from .writeback import PermanentFailure, Plan, apply_plan, describe_problems
 
 log = structlog.get_logger("lastmile.worker")
@@ -77,8 +78,10 @@ class Worker:
         backoff_base: float = 2.0,
         backoff_cap: float = 600.0,
         breaker: CrmBreaker | None = None,
+        prompt_budget: bool = True,
     ) -> None:
         self.store = store
+        self.prompt_budget = prompt_budget  # off: every wanted prompt shows (observe imports)
         self.rules = rules
         self.connector = connector
         self.settings = settings
@@ -249,6 +252,7 @@ class Worker:
         observations = self._observations(row, evaluated, decision, ruleset)
         prompts = dict(snap.prompts) if snap is not None else {}
         prompt_value = snap.prompt_value if snap is not None else None
+        held = dict(snap.held) if snap is not None else {}
         if own or gone:
             outcome, written, defaults, tasks = (OWN_CHANGE if own else GONE), {}, (), ()
         else:
@@ -262,6 +266,8 @@ class Worker:
                 inbox_id=row.id,
                 attempt=row.attempts + 1,
                 labels=labels,
+                held=held,
+                slots=self._slots(seen, event) if decision.prompts or prompts or held else None,
             )
             result = apply_plan(
                 plan, ruleset, self.connector, self.clock, run.writes, self.batcher, self.budget
@@ -270,7 +276,10 @@ class Worker:
             if result.gone:
                 outcome = GONE
             written, defaults, tasks = result.written, result.defaults, result.tasks
-            prompts, prompt_value = result.prompts, result.prompt_value
+            prompts, prompt_value, held = result.prompts, result.prompt_value, result.held
+            observations = tuple(
+                replace(o, suppressed=True) if o.rule in held else o for o in observations
+            )
         return Completion(
             outcome=outcome,
             rules_version=ruleset.version,
@@ -288,8 +297,23 @@ class Worker:
                 inbox_id=row.id,
                 prompts=prompts,
                 prompt_value=prompt_value,
+                held=held,
             ),
         )
+
+    def _slots(self, fields: Mapping[str, FieldValue], event: RecordEvent) -> int | None:
+        """How many prompts the record may show under the prompt budget (None: no budget)."""
+        if not self.prompt_budget:
+            return None
+        owner = fields.get("OwnerId")
+        elsewhere = None
+        if isinstance(owner, str) and owner.strip():
+            elsewhere = self.store.prompts_elsewhere(owner, event.object, event.record_id)
+        per_record, per_person = (
+            self.settings.max_prompts_per_record,
+            self.settings.max_prompts_per_person,
+        )
+        return slots(per_record, per_person, elsewhere)
 
     def _late(self, run: _Run, snap: Snapshot) -> Completion:
         """An event older than the snapshot: no CRM call, no write. Its observations are worked
@@ -337,6 +361,7 @@ class Worker:
                 inbox_id=snap.inbox_id,
                 prompts=snap.prompts,
                 prompt_value=snap.prompt_value,
+                held=snap.held,
             ),
         )
 

@@ -28,6 +28,7 @@ from ..metrics import API_BUDGET_PAUSES, EVENTS_PROCESSED, WRITES_DEFERRED
 from ..store import DefaultRow, TaskRow, WriteLog
 from .batcher import WriteBatcher
 from .budget import ApiBudget
+from .prompts import allot, prompt_text, wanted_prompts
 
 MAX_REEVALUATIONS = 3  # a record that keeps changing is tried again later, as a transient error
 KEY_LIMIT = 255  # Salesforce external id fields hold 255 characters
@@ -61,30 +62,6 @@ def task_key(rule: str, record_id: str, event_id: str) -> str:
     return f"{key[: KEY_LIMIT - len(digest) - 1]}~{digest}"
 
 
-def shown_prompts(
-    before: Mapping[str, str], decision: Decision, ruleset: RuleSet
-) -> dict[str, str]:
-    """The prompts on the record after this decision: set or replaced, cleared when met. A rule
-    that is gone from the live rules (or disabled) takes its prompt with it."""
-    shown = dict(before)
-    for rule in decision.cleared:
-        shown.pop(rule, None)
-    for prompt in decision.prompts:
-        shown[prompt.rule] = prompt.text
-    return {
-        rule: text
-        for rule, text in shown.items()
-        if (item := ruleset.get(rule)) is not None and item.rule.enabled
-    }
-
-
-def prompt_text(shown: Mapping[str, str], ruleset: RuleSet) -> str | None:
-    """The prompt field's value: the texts in rule order, one a line; None when there are none."""
-    order = {item.id: i for i, item in enumerate(ruleset.rules)}
-    texts = [shown[rule] for rule in sorted(shown, key=lambda r: order.get(r, len(order)))]
-    return "\n".join(texts) if texts else None
-
-
 @dataclass(frozen=True)
 class Plan:
     """What the worker asks to write for one event, with what it needs to re-evaluate."""
@@ -98,6 +75,8 @@ class Plan:
     inbox_id: int
     attempt: int
     labels: Mapping[str, str] = field(default_factory=dict)  # the CRM's, for prompts
+    held: Mapping[str, str] = field(default_factory=dict)  # held back by the budget before
+    slots: int | None = None  # how many prompts the record may show (None: no budget)
 
 
 @dataclass(frozen=True)
@@ -111,6 +90,7 @@ class Applied:
     tasks: tuple[TaskRow, ...]
     prompts: dict[str, str]
     prompt_value: str | None
+    held: dict[str, str] = field(default_factory=dict)  # wanted, but held back by the budget
 
 
 def apply_plan(
@@ -143,7 +123,8 @@ def apply_plan(
     wrote = False
     task_ids: Mapping[str, str] = {}
     for tries in range(MAX_REEVALUATIONS + 1):
-        shown = shown_prompts(plan.prompts, decision, ruleset)
+        wanted = wanted_prompts({**plan.held, **plan.prompts}, decision, ruleset)
+        shown, held = allot(wanted, ruleset, plan.slots)
         value = prompt_text(shown, ruleset)
         desired: dict[str, FieldValue] = {} if deleted else dict(decision.defaults)
         if not deleted and value != plan.prompt_value:
@@ -164,7 +145,7 @@ def apply_plan(
             writes.append(_log(write, plan.attempt, clock(), "deferred", {}, 0))
             # Nothing written: the prompt field keeps its last written value, so the record's
             # next write sends the prompts shown now.
-            return Applied(False, False, {}, (), (), shown, plan.prompt_value)
+            return Applied(False, False, {}, (), (), shown, plan.prompt_value, held)
         result = _apply(connector, write, plan.attempt, clock, writes, batcher)
         if result.status in ("applied", "nothing"):
             wrote, task_ids = result.status == "applied", result.task_ids
@@ -180,7 +161,9 @@ def apply_plan(
         try:
             state = connector.read(event.object, event.record_id, sorted(needed - {"Id"}))
         except NotFound:
-            return Applied(False, True, {}, (), (), dict(plan.prompts), plan.prompt_value)
+            return Applied(
+                False, True, {}, (), (), dict(plan.prompts), plan.prompt_value, dict(plan.held)
+            )
         fresh = dict(state.fields)
         since = state.last_modified
         refreshed = event.model_copy(update={"fields": {**event.fields, **fresh}})
@@ -217,6 +200,7 @@ def apply_plan(
         ),
         prompts=shown,
         prompt_value=value,
+        held=held,
     )
 
 

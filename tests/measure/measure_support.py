@@ -261,6 +261,7 @@ def row(rule: str, occasions: int, first: int, after: int, missed: int, withdraw
         "time_to_comply_s": None if median is None else {"median": median, "p90": p90},
         "fields_missing": missing,
         "fields_placeholder": dict.fromkeys(missing, 0),  # nobody typed a placeholder
+        "suppressed": 0,  # no prompt budget was full
     }
 
 

@@ -27,7 +27,7 @@ def _run(w: World, now: datetime) -> dict[str, int]:
 
 def _counts(**given: int) -> dict[str, int]:
     names = ("missed", "acted", "escalated", "prompts_cleared", "already_done", "too_old")
-    return {**dict.fromkeys((*names, "failed", "errors"), 0), **given}
+    return {**dict.fromkeys((*names, "failed", "errors", "prompts_released"), 0), **given}
 
 
 def test_missed_deadlines_escalate_once_and_clear_the_stale_prompt(fresh: World) -> None:

@@ -12,9 +12,7 @@ Create Date: 2026-11-30
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import context, op
-
-from lastmile.migrations import rows
+from alembic import op
 
 revision = "0005"
 down_revision = "0004"
@@ -35,9 +33,6 @@ def upgrade() -> None:
         table.add_column(sa.Column("rule_version", sa.String(64)))
         table.add_column(sa.Column("experiment", sa.String(80)))
         table.add_column(sa.Column("arm", sa.String(80)))
-    # The newest revision builds what earlier ones of this upgrade asked for: move this call to
-    # a newer revision when there is one.
-    rows.build(op.get_bind(), context.config.attributes)
 
 
 def downgrade() -> None:
