@@ -5,24 +5,33 @@ through the bulk import (`batch.observe`: nothing sent to a CRM) in three phases
 own rule set: the baseline weeks with every pack in observe mode; the rules live with
 `call-essentials` asking for one field more; the rules as loaded. A rerun continues the history
 the store holds (same start, same event ids, which the import skips), so nothing doubles.
+
+The example packs' experiment is dated as written (a past pilot); the demo runs a copy of the
+packs with its window moved into the history (`demo_rules`), and the simulated advisers behave
+per arm (`draw`): the prompted arms fill in more often than control.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from lastmile.deadlines import LOOKBACK, run_deadlines
 from lastmile.rules import RuleSet
+from lastmile.rules.document import parse_document
+from lastmile.rules.loader import rule_files
 from lastmile.rules.ruleset import Source
-from lastmile.rules.schema import Pack, Rule
+from lastmile.rules.schema import CONTROL, Pack, Rule
 from lastmile.settings import Settings
-from lastmile.simulate import History, Params, simulate
+from lastmile.simulate import Experiment, History, Params, simulate
 from lastmile.store import Store
 from lastmile.store.tables import inbox
 from lastmile.worker import batch
@@ -31,6 +40,13 @@ SEED = 2026
 WEEKS_BACK = 8  # full weeks before the current one
 # What the rule that changes halfway (the simulator's `version_rule`) asked for before, too.
 DROPPED_FIELD = "Call_Summary__c"
+# The week of the history in which an experiment ends (`demo_rules`): the current one, on its
+# Monday. It has ended before the demo serves, so the demo's own saves get each rule's `then`.
+EXPERIMENT_ENDS = WEEKS_BACK
+# The chance a simulated adviser fills the fields in later, per experiment arm: a modest true
+# effect of each wording over control (which gets the habit's natural fill, as unprompted
+# weeks do). An arm not named here fills in as after the rule's own prompt.
+ARM_FILL = {"short": 0.45}
 
 
 @dataclass(frozen=True)
@@ -72,7 +88,7 @@ def draw(
     Where `rules` has the changed rule, its `require` as loaded is the version after the
     change, and the one before asks for `DROPPED_FIELD` too; else the rule does not change."""
     if start is None:
-        start = _monday(now) - timedelta(weeks=WEEKS_BACK)
+        start = history_start(now)
     params = replace(Params(), start=_monday(start), weeks=WEEKS_BACK + 1)
     changed = rules.get(params.version_rule) if rules is not None else None
     if changed is None or not changed.rule.then.require:
@@ -80,7 +96,137 @@ def draw(
     else:
         after = tuple(changed.rule.then.require)
         params = replace(params, fields_after=after, fields_before=(*after, DROPPED_FIELD))
+    if rules is not None:
+        params = replace(params, experiment=_experiment(rules, params))
     return simulate(params, seed)
+
+
+def history_start(now: datetime) -> datetime:
+    """The Monday a history drawn at `now` starts: `WEEKS_BACK` full weeks before its week."""
+    return _monday(now) - timedelta(weeks=WEEKS_BACK)
+
+
+def demo_rules(source: Path, target: Path, start: datetime) -> Path:
+    """Copy the rule files under `source` to `target` (replacing the rule files it held), each
+    experiment with an `end` moved by whole weeks to end on the Monday `EXPERIMENT_ENDS` weeks
+    into the history from `start` (or the one before), its length as written. Test times in an
+    experiment's window as written move with it, so the copy's tests pass as the packs' do.
+
+    The text is copied as written (comments and all); only those dates change."""
+    end = _monday(start) + timedelta(weeks=EXPERIMENT_ENDS)
+    target.mkdir(parents=True, exist_ok=True)
+    for old in rule_files([target]):
+        old.unlink()
+    for path in rule_files([source]):
+        name = path.relative_to(source) if source.is_dir() else Path(path.name)
+        text = _moved(str(path), path.read_text(encoding="utf-8"), end)
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        (target / name).write_text(text, encoding="utf-8")
+    return target
+
+
+def _moved(path: str, text: str, end: datetime) -> str:
+    """`text` with each experiment's window, and the test times inside it, moved to `end`."""
+    doc = parse_document(path, text)
+    data = doc.data if isinstance(doc.data, dict) else {}
+    windows: list[tuple[datetime, datetime, timedelta]] = []
+    dates: dict[tuple, datetime] = {}
+    for i, rule in enumerate(_listed(data.get("rules"))):
+        spec = rule.get("experiment") if isinstance(rule, dict) else None
+        written = _when(spec.get("end")) if isinstance(spec, dict) else None
+        if written is None:
+            continue  # without an end it cannot be moved to end anywhere
+        shift = timedelta(weeks=math.floor((end - written) / timedelta(weeks=1)))
+        begun = _when(spec.get("start"))
+        windows.append((begun or written, written, shift))
+        dates[("rules", i, "experiment", "end")] = written + shift
+        if begun is not None:
+            dates[("rules", i, "experiment", "start")] = begun + shift
+    for loc, when in _test_times(data):
+        for first, last, shift in windows:
+            if first <= when <= last:
+                dates[loc] = when + shift
+                break
+    lines = text.splitlines(keepends=True)
+    for loc, when in dates.items():
+        if loc not in doc.values:
+            continue
+        line, column = doc.values[loc]
+        head, tail = lines[line - 1][: column - 1], lines[line - 1][column - 1 :]
+        midnight = when.replace(hour=0, minute=0, second=0, microsecond=0)
+        written = f"{when:%Y-%m-%d}" if when == midnight else _iso(when)
+        # The value as written: a plain scalar, up to a comment or the end of a flow mapping.
+        lines[line - 1] = head + re.sub(r"^[^\s#,}]+", written, tail, count=1)
+    return "".join(lines)
+
+
+def _test_times(data: dict) -> Iterable[tuple[tuple, datetime]]:
+    """The absolute times a file's tests give (`occurred_at`, a step's `at`, `as_of`)."""
+    for i, test in enumerate(_listed(data.get("tests"))):
+        if not isinstance(test, dict):
+            continue
+        found = [(("tests", i, "as_of"), test.get("as_of"))]
+        if isinstance(test.get("event"), dict):
+            found.append((("tests", i, "event", "occurred_at"), test["event"].get("occurred_at")))
+        for j, step in enumerate(_listed(test.get("events"))):
+            if isinstance(step, dict):
+                found.append((("tests", i, "events", j, "at"), step.get("at")))
+                event = step.get("event") if isinstance(step.get("event"), dict) else {}
+                found.append((("tests", i, "events", j, "event", "occurred_at"),
+                              event.get("occurred_at")))  # fmt: skip
+        for loc, value in found:
+            when = _when(value)
+            if when is not None:
+                yield loc, when
+
+
+def _listed(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _when(value: object) -> datetime | None:
+    """A date or time as YAML gives it (a date is its midnight, UTC), else None."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            return _when(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        except ValueError:
+            return None  # a duration on the test's virtual clock (`at: 2h`)
+    return None
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _experiment(rules: RuleSet, params: Params) -> Experiment | None:
+    """The simulator's view of the first experiment by owner on a rule it simulates: arms as
+    written, running in the whole weeks its window covers, with `ARM_FILL`'s behaviour per arm
+    (an arm whose variant is `none` gets no prompt: it fills in as control does)."""
+    habits = {habit.rule: habit for habit in params.habits}
+    for item in rules.rules:
+        spec = item.rule.experiment
+        if spec is None or item.id not in habits or spec.unit != "owner":
+            continue
+        week = timedelta(weeks=1)
+        first = 0 if spec.start is None else math.ceil((spec.start - params.start) / week)
+        last = None if spec.end is None else math.ceil((spec.end - params.start) / week)
+        fill = {arm: ARM_FILL[arm] for arm in spec.arms if arm in ARM_FILL}
+        for arm, variant in spec.variants.items():
+            if variant == "none":
+                fill[arm] = habits[item.id].natural_fill
+        return Experiment(
+            id=spec.id,
+            rule=item.id,
+            arms=tuple(spec.arms.items()),
+            fill=tuple((arm, chance) for arm, chance in fill.items() if arm != CONTROL),
+            start_week=max(first, 0),
+            end_week=None if last is None else max(last, 0),
+        )
+    return None
 
 
 def started(store: Store) -> datetime | None:

@@ -42,7 +42,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "deadlines": (
         "lastmile.cli.report",
         "deadlines",
-        "Act once on passed deadlines: escalation tasks, stale prompts cleared.",
+        "Act once on passed deadlines; show held-back prompts where there is room.",
     ),
     "ledger": ("lastmile.cli.report", "ledger", "The adoption ledger: retention."),
     "experiments": (

@@ -4,7 +4,8 @@ The sandbox CRM, the receiver with its embedded worker, and the example rules: a
 the sandbox goes out as an Outbound Message, the rules decide, and the write-back shows on the
 record page. A scripted save at the start shows it happen in the terminal too. Before it
 serves, the demo imports eight weeks of simulated history (lastmile/demo_history.py), so the
-dashboard has figures from the first page view.
+dashboard has figures from the first page view. With the example packs and a history, it runs a
+copy of the packs in its data folder, their experiment moved into that history.
 """
 
 from __future__ import annotations
@@ -89,6 +90,8 @@ class Demo:
 
     With `history`, the simulated history is imported before the worker starts (what `lastmile
     demo` does unless `--no-history`; off by default here, so a test starts from a bare store).
+    Without `rules` it runs the example packs, then as a copy in `<data>/rules` whose experiment
+    ended on this week's Monday after four weeks of the history (`demo_history.demo_rules`).
     """
 
     def __init__(
@@ -103,6 +106,8 @@ class Demo:
         self.data_dir = data_dir
         self.port, self.sandbox_port, self.rules_dir = port, sandbox_port, rules
         self.history = history
+        # The rules the demo runs: `rules`, else the example packs (None: as shipped).
+        self.rules_in_use = data_dir / "rules" if rules is None and history else rules
         self.simulated: History | None = None  # the history `start` imported, if any
         self.seeded: demo_history.Seeded | None = None  # and how that went
         self.admin_token = secrets.token_urlsafe(18)
@@ -122,28 +127,33 @@ class Demo:
             sandbox = Sandbox(self.data_dir / "sandbox", port=self.sandbox_port).start()
             self._stack.callback(sandbox.stop)
             sandbox.seed_demo()
-            rules, now = self._history_rules(), datetime.now(UTC)
-            history = demo_history.draw(rules, now)  # its advisers are the same from any start
+            now = datetime.now(UTC)
+            history = demo_history.draw(None, now)  # its advisers are the same from any start
             teams = self.data_dir / "teams.yaml"
             teams.write_text(demo_history.teams(history, DEMO_PEOPLE), encoding="utf-8")
             settings = settings_for(
                 sandbox,
-                self.rules_dir,
+                self.rules_in_use,
                 self.data_dir,
                 admin_token=self.admin_token,
                 webhook_secret=self.webhook_secret,
                 teams=teams.resolve(),
             )
             write_env_file(settings, self.env_file)
-            runtime = Runtime.build(settings)
+            runtime = Runtime.build(settings)  # loads the rules when it starts
             self._stack.callback(runtime.stop)  # a no-op until it has started
-            if rules is not None:  # before the worker and the deadlines run
+            if self.history:
                 # A rerun continues the history the store holds: the same start, the same events.
-                start = demo_history.started(runtime.store)
-                if start is not None:
+                start = demo_history.started(runtime.store) or demo_history.history_start(now)
+                if self.rules_dir is None and self.rules_in_use is not None:
+                    demo_history.demo_rules(example_dir() / "rules", self.rules_in_use, start)
+                rules = self._history_rules()
+                if rules is not None:  # before the worker and the deadlines run
                     history = demo_history.draw(rules, now, start=start)
-                self.seeded = demo_history.seed(runtime.store, settings, rules, history, now=now)
-                self.simulated = history
+                    self.seeded = demo_history.seed(
+                        runtime.store, settings, rules, history, now=now
+                    )
+                    self.simulated = history
             runtime.start()
             server = ServingThread(runtime.app(), port=self.port)
             self._stack.callback(server.stop)
@@ -168,7 +178,7 @@ class Demo:
         from lastmile.rules import RuleFileError, load_rules
 
         try:
-            return load_rules([self.rules_dir or example_dir() / "rules"])
+            return load_rules([self.rules_in_use or example_dir() / "rules"])
         except RuleFileError:
             return None
 
@@ -324,6 +334,12 @@ def demo(
         )
         click.echo(f"  receiver    {run.receiver_url}/readyz   {run.receiver_url}/metrics")
         click.echo(f"  dashboard   {run.receiver_url}/dashboard   (sign in with the admin token)")
+        experiments = [i.rule.experiment for i in run.runtime.rules().rules if i.rule.experiment]
+        if experiments:
+            click.echo(
+                f"  experiments {run.receiver_url}/dashboard/experiments   "
+                f"({', '.join(e.id for e in experiments)}: each arm against control)"
+            )
         click.echo(f"  admin token {run.admin_token}   (also for {run.receiver_url}/api/events)")
         click.echo("")
         run.show_one_save(click.echo)
@@ -340,6 +356,7 @@ def demo(
         click.echo(
             f"The demo's settings are in {run.env_file}; the figures, now or after the demo:\n"
             f"  lastmile report --config {run.env_file}\n"
+            f"  lastmile experiments --config {run.env_file}\n"
             f"  lastmile events list --config {run.env_file}"
         )
         # Wake up regularly: a signal may land on another thread, and Python runs its handler

@@ -176,8 +176,10 @@ def _fitted(text: str, width: int) -> str:
 @config_option
 @click.pass_context
 def deadlines(ctx: click.Context, now: datetime | None, config_file: Path | None) -> None:
-    """Act once on passed deadlines (escalation tasks, stale prompts cleared), then show the
-    prompts the prompt budget held back where there is room now."""
+    """Act once on passed deadlines; show held-back prompts where there is room.
+
+    A missed occasion gets its rule's escalation task and its stale prompt cleared; then the
+    prompts the prompt budget held back show where there is room now."""
     from lastmile.deadlines import run_deadlines
     from lastmile.runtime import connector_from_settings
 

@@ -2,6 +2,7 @@
 teams, the baseline weeks observed with nothing written, call-essentials in two live versions
 with the shorter one complied with more, placeholders counted, a default often overridden, no
 deadline of the history left for the scheduler, a rerun that imports nothing twice, the
+example experiment's arms in the weeks it ran with a readout that has every arm and effect, the
 populated dashboard in Chromium, and `--no-history` for a bare demo."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,6 +23,8 @@ import sqlalchemy as sa
 from lastmile import demo_history
 from lastmile.cli.demo import Demo
 from lastmile.deadlines import run_deadlines
+from lastmile.rules.experiments import assign_arm
+from lastmile.simulate import truth as truth_of
 from lastmile.store.tables import deadline_actions, defaults_applied, inbox, observations
 from lastmile.store.tables import occasions as occ
 
@@ -130,6 +134,8 @@ def test_call_essentials_shows_three_versions_and_the_shorter_one_is_met_more(de
             sa.func.sum(sa.case((occ.c.outcome == "missed", 1), else_=0)),
         )
         .where(occ.c.rule == "call-essentials", occ.c.record_id.like(SIM))
+        # The experiment's control arm is not prompted (the tests below look at it).
+        .where(sa.or_(occ.c.arm.is_(None), occ.c.arm != "control"))
         .group_by(occ.c.rule_version)
     )
     found = rows(demo, query)
@@ -142,6 +148,67 @@ def test_call_essentials_shows_three_versions_and_the_shorter_one_is_met_more(de
     observed, before, after = (compliance[v] for v in expected)
     assert observed < before < after  # prompted helps; fewer fields helps more
     assert after - before > 0.03
+
+
+def experiments_json(demo: Demo) -> dict[str, Any]:
+    done = subprocess.run(
+        [LASTMILE, "experiments", "--json", "--config", str(demo.env_file)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_the_experiment_ran_in_four_weeks_of_the_history_with_arms_by_the_formula(
+    demo: Demo,
+) -> None:
+    assert demo.runtime is not None
+    spec = demo.runtime.rules().get("call-essentials").rule.experiment
+    assert spec is not None and list(spec.arms) == ["control", "short", "long"]
+    # The demo runs a copy of the example packs, the experiment moved into the history: it
+    # ended on this week's Monday, so the demo's own saves get the rule's own prompt.
+    assert demo.rules_in_use == demo.data_dir / "rules"
+    assert (spec.start, spec.end) == (weeks_from(demo, 4), weeks_from(demo, 8))
+    assert not spec.running(datetime.now(UTC))
+    query = sa.select(occ.c.record_id, occ.c.arm, occ.c.experiment, occ.c.opened_at)
+    found = rows(demo, query.where(occ.c.rule == "call-essentials", occ.c.record_id.like(SIM)))
+    armed = [(arm, eid, at) for _, arm, eid, at in found if arm is not None]
+    assert armed and {eid for _, eid, _ in armed} == {spec.id}
+    assert all(spec.start <= at < spec.end for _, _, at in armed)
+    assert not any(spec.start <= at < spec.end for _, arm, _, at in found if arm is None)
+    # Each occasion's arm is the formula's for the owner of its record.
+    events = sa.select(inbox.c.record_id, inbox.c.event).where(inbox.c.record_id.like(SIM))
+    owners = {
+        record: json.loads(event)["fields"]["OwnerId"] for record, event in rows(demo, events)
+    }
+    arms: Counter[str] = Counter()
+    for record, arm, _, _ in found:
+        if arm is not None:
+            assert arm == assign_arm(spec.id, owners[record], spec.arms)
+            arms[arm] += 1
+    assert set(arms) == {"control", "short", "long"}
+
+
+def test_the_experiments_readout_has_every_arm_and_effect(demo: Demo) -> None:
+    assert demo.runtime is not None and demo.simulated is not None
+    (exp,) = experiments_json(demo)["experiments"]
+    assert exp["rule"] == "call-essentials" and exp["unit"] == "owner"
+    assert not exp["running"] and exp["end"] is not None
+    # 18 advisers in three arms: figures for each, but too few people for a verdict.
+    assert [a["arm"] for a in exp["arms"]] == ["control", "short", "long"]
+    assert [a["units"] for a in exp["arms"]] == [6, 6, 6]
+    assert all(a["occasions"] >= 50 and a["compliance_ci95"] for a in exp["arms"])
+    assert exp["enough_data"] is False and exp["needed"]["units_per_arm"] > 6
+    effects = {e["arm"]: e for e in exp["effects"]}
+    assert set(effects) == {"short", "long"}
+    assert all(e["vs"] == "control" and len(e["ci95"]) == 2 for e in effects.values())
+    # The simulator's true effects are modest and positive; the readout finds them, roughly.
+    truth = truth_of(demo.simulated.params).effects
+    assert 0.05 < truth["short"] < truth["long"] < 0.2
+    for arm, effect in effects.items():
+        low, high = effect["ci95"]
+        assert low < truth[arm] < high
+        assert effect["difference"] > 0
 
 
 def test_the_baseline_weeks_are_observed_and_nothing_is_written_for_them(demo: Demo) -> None:
@@ -214,6 +281,14 @@ def test_the_demo_shows_a_populated_dashboard(demo: Demo, chromium: Any, need_se
         page.wait_for_url(f"{url}/dashboard/rules/call-essentials*")
         assert page.locator("#versions tbody tr").count() == 3
         assert page.locator("svg.chart g.mark").count() >= 1  # a version going live, marked
+        page.click("nav >> text=Experiments")
+        page.wait_for_url(f"{url}/dashboard/experiments*")
+        section = page.locator("section.experiment")
+        assert section.count() == 1
+        arms = section.locator("table.arms td[data-key=compliance]")
+        assert arms.count() == 3 and all("%" in text for text in arms.all_inner_texts())
+        effects = section.locator("table.effects td[data-key=ci95]")
+        assert effects.count() == 2 and all("points" in t for t in effects.all_inner_texts())
     finally:
         context.close()
 
@@ -235,6 +310,7 @@ def test_no_history_starts_a_bare_demo_and_the_default_seeds_one(tmp_path: Path)
     assert "simulated since" in line and "2 teams, 18 advisers" in line
     assert "imported in" in line
     assert "Lastmile wrote back:" in seeded and "stopping" in seeded
+    assert "/dashboard/experiments" in seeded and "lastmile experiments --config" in seeded
     again = run(tmp_path / "seeded")
     assert "already in the store" in again
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'bare' / 'lastmile.db'}")
