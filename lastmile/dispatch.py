@@ -38,12 +38,16 @@ class EmbeddedDispatcher:
         clock: Callable[[], datetime] | None = None,
         sweep_limit: int = 500,
         idle_s: float = 5.0,
+        max_threads: int | None = None,
     ) -> None:
         self.worker = worker
         self.store = store
         self.threads = max(1, threads)
         # a full batch of tasks, and the next record updates gathering meanwhile
         self.max_threads = max(self.threads, worker.batcher.size + worker.batcher.unit)
+        if max_threads is not None:  # what the store's connections allow
+            self.max_threads = max(1, min(self.max_threads, max_threads))
+            self.threads = min(self.threads, self.max_threads)
         self.idle_s = idle_s
         self.peak_threads = 0  # the most threads at once since start (for benchmarks)
         self.sweep_every = sweep_every

@@ -68,7 +68,9 @@ def _dispatcher(
         from lastmile.celery_dispatch import CeleryDispatcher
 
         return CeleryDispatcher(store, make_celery(settings))
-    return EmbeddedDispatcher(worker, store, threads=settings.worker_threads)
+    # On PostgreSQL each thread needs two connections of the pool; keep two for the receiver.
+    room = (store.pool_size - 2) // 2 if store.dialect == "postgresql" else None
+    return EmbeddedDispatcher(worker, store, threads=settings.worker_threads, max_threads=room)
 
 
 def _field_types(settings: Settings, crm: Connector) -> FieldTypes:

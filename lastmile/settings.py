@@ -39,6 +39,9 @@ class Settings(BaseSettings):
 
     rules: Path | None = None  # the rules directory; None: the examples shipped with Lastmile
     database_url: str = "sqlite:///lastmile.db"
+    # PostgreSQL connections one process holds at most; a worker thread needs two (its work and
+    # its record lock). `lastmile worker --pool threads` raises it to fit its threads.
+    database_pool_size: int = Field(default=20, ge=2)
     broker_url: str | None = None  # set: Celery dispatch (issue 6); unset: an embedded worker
 
     # Salesforce: a session (instance URL + session id), username + password + security token,

@@ -85,6 +85,11 @@ def worker(
 ) -> None:
     """Run a Celery worker: takes events off the broker and processes them (scale-out)."""
     settings = _settings(config_file)
+    if pool == "threads" and concurrency is not None:
+        # Each thread holds a connection for its record lock and one for its work.
+        needed = 2 * concurrency + 2
+        if settings.database_pool_size < needed:
+            settings = settings.model_copy(update={"database_pool_size": needed})
     app = _app(settings)
     _check_store(settings)
     argv = [

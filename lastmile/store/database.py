@@ -20,11 +20,11 @@ from ..settings import Settings
 
 BUSY_TIMEOUT_MS = 15_000
 
-# PostgreSQL pool: a Celery worker process uses one connection for its work and one for the
-# record lock it holds meanwhile; a receiver process one per request thread (8 under gunicorn).
+# PostgreSQL pool: a worker thread uses one connection for its work and one for the record lock
+# it holds meanwhile; a receiver one per request thread. `pool_size` connections at most
+# (LASTMILE_DATABASE_POOL_SIZE), half of them kept open.
+PG_POOL_SIZE = 20
 PG_POOL = {
-    "pool_size": 10,
-    "max_overflow": 10,
     "pool_timeout": 30,
     "pool_recycle": 1800,  # below the idle timeouts of common proxies (PgBouncer, cloud LBs)
     "pool_pre_ping": True,  # a connection the server dropped (a restart) is replaced, not used
@@ -75,15 +75,20 @@ def missing_sqlite_file(url: str) -> str | None:
     return None if Path(sa_url.database).exists() else sa_url.database
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool_size: int = PG_POOL_SIZE) -> Engine:
     """An engine for `url`; SQLite gets WAL, a busy timeout, foreign keys, and writers that take
     the write lock when they begin (so two writers never deadlock upgrading a read lock).
     PostgreSQL gets psycopg 3 and a pool that replaces connections a server restart broke."""
     url = normalize_url(url)
     sa_url = sa.make_url(url)
     if sa_url.get_backend_name() != "sqlite":
+        kept = (pool_size + 1) // 2
         return sa.create_engine(
-            url, connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S}, **PG_POOL
+            url,
+            connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
+            pool_size=kept,
+            max_overflow=pool_size - kept,
+            **PG_POOL,
         )
     memory = sa_url.database in (None, "", ":memory:")
     engine = sa.create_engine(
@@ -118,9 +123,10 @@ def make_engine(url: str) -> Engine:
 class Database:
     """An engine and the transaction helpers the store's parts share."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = PG_POOL_SIZE) -> None:
         self.url = normalize_url(url)
-        self.engine = make_engine(self.url)
+        self.pool_size = pool_size  # PostgreSQL connections at most (SQLite: one a thread)
+        self.engine = make_engine(self.url, pool_size)
         self.dialect = self.engine.dialect.name
         # SQLite has one writer at a time. Threads of this process queue here rather than in
         # SQLite's busy handler, whose sleeps (up to 100 ms each) made the p99 of an Ack 0.8 s.
@@ -129,7 +135,7 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: Settings):
-        return cls(settings.database_url)
+        return cls(settings.database_url, pool_size=settings.database_pool_size)
 
     @contextmanager
     def writing(self) -> Iterator[Connection]:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from lastmile.rules import RecordEvent
 
-from .database import Database
+from .database import PG_POOL_SIZE, Database
 from .models import EventDetail, InboxRow, WriteLog
 from .tables import STATUSES, UTCDateTime, inbox, writebacks
 
@@ -184,8 +184,8 @@ class _SqliteInsert:
 class Inbox(Database):
     """Inbox operations: what the receiver, the worker, the sweeper and ops call."""
 
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
+    def __init__(self, url: str, pool_size: int = PG_POOL_SIZE) -> None:
+        super().__init__(url, pool_size)
         self._combiner = _GroupCommit()
         # Built once: the receiver's hot path then reuses SQLAlchemy's compiled form.
         add = self.insert_ignoring_duplicates(inbox).returning(

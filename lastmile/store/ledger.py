@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from ..users import user_key
 from . import defaults as kept_defaults
 from . import occasions as kept
+from .database import PG_POOL_SIZE
 from .inbox import Inbox, _row, pairs_in
 from .models import Completion, DefaultRow, InboxRow, ObservationRow, Snapshot, TaskRow
 from .tables import (
@@ -52,8 +53,8 @@ _DONE = _DONE_EACH.returning(inbox.c.object, inbox.c.record_id)
 class Store(Inbox):
     """Lastmile's database: inbox, snapshots, write-back log and ledger (SQLAlchemy Core)."""
 
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
+    def __init__(self, url: str, pool_size: int = PG_POOL_SIZE) -> None:
+        super().__init__(url, pool_size)
         # The dialect's forms of the worker's inserts, built once.
         dialect = self.engine.dialect
         self._insert_new_sql = {

@@ -277,3 +277,13 @@ def test_a_large_add_is_stored_in_several_statements_with_its_times_intact(store
     back = store.get(stored[1_202][0])
     assert back.occurred_at == events[1_202].occurred_at  # microseconds and zone kept
     assert store.due(events[0].occurred_at, limit=2_000) == [i for i, _ in stored[:1_203]]
+
+
+def test_the_postgresql_pool_holds_the_connections_asked_for() -> None:
+    from lastmile.store.database import make_engine
+
+    engine = make_engine("postgresql://nobody@127.0.0.1:1/none", pool_size=131)
+    try:  # nothing connects until a connection is asked for
+        assert (engine.pool.size(), engine.pool._max_overflow) == (66, 65)
+    finally:
+        engine.dispose()
