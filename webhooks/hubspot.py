@@ -6,7 +6,10 @@ record by one author in a batch become one RecordEvent (source "hubspot"): a pro
 names one property, so the event carries the properties the batch changed and the worker reads
 the rest of what the rules need from HubSpot. A notification repeated in the batch (same
 `eventId`) counts once; a batch delivered again gives the same event ids, which the inbox takes
-once.
+once. Values, text in every notification, are read by their property's type as the connector
+reads them (connector/hubspot/values.py), with the types `lastmile.field_types` fetched through
+the connector's describe (never inside a request); until an object type's types are known its
+values stay text.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import structlog
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from lastmile.connector.hubspot.names import ALIASES
@@ -28,6 +32,7 @@ from lastmile.connector.hubspot.signature import (
     TIMESTAMP_HEADER,
     verify,
 )
+from lastmile.connector.hubspot.values import typed_fields
 from lastmile.rules.records import RecordEvent
 
 from .admission import EARLIEST, LATEST, storable
@@ -46,6 +51,8 @@ _KINDS = {"creation": "created", "propertyChange": "updated", "deletion": "delet
 _MS = Field(ge=int(EARLIEST.timestamp() * 1000), le=int(LATEST.timestamp() * 1000))
 
 Text = Annotated[str, Field(max_length=10_000), AfterValidator(storable)]
+# lastmile.field_types.FieldTypes: (object type, property names) -> name -> type, or None
+PropertyTypes = Callable[[str, Iterable[str]], Mapping[str, str] | None]
 
 
 class Notification(BaseModel):
@@ -93,7 +100,7 @@ def receive() -> tuple[Response, int]:
         raise InvalidBody("the body is not UTF-8") from None
     check_json_depth(text, intake.settings.max_json_depth)
     notifications = parse_notifications(_parse_json(text))
-    events = to_events(notifications)
+    events = to_events(notifications, current_app.extensions["lastmile"].get("field_types"))
     results = intake.store(events) if events else []
     return jsonify(
         {
@@ -162,8 +169,11 @@ def parse_notifications(data: Any) -> list[Notification]:
     return found
 
 
-def to_events(notifications: list[Notification]) -> list[RecordEvent]:
-    """One RecordEvent per (record, author), in the order their first notifications came.
+def to_events(
+    notifications: list[Notification], types: PropertyTypes | None = None
+) -> list[RecordEvent]:
+    """One RecordEvent per (record, author), in the order their first notifications came, its
+    values read by the property types `types` knows (see the module docstring).
     Notifications of other kinds (associationChange, merge) and object types are left out."""
     groups: dict[tuple[str, int, str | None], list[Notification]] = {}
     seen: set[int] = set()
@@ -178,17 +188,21 @@ def to_events(notifications: list[Notification]) -> list[RecordEvent]:
         groups.setdefault((n.object, n.objectId, n.sourceId), []).append(n)
     if skipped:
         log.info("hubspot_notifications_skipped", count=skipped)
-    return [_event(obj, object_id, items) for (obj, object_id, _), items in groups.items()]
+    return [_event(obj, object_id, items, types) for (obj, object_id, _), items in groups.items()]
 
 
-def _event(obj: str, object_id: int, items: list[Notification]) -> RecordEvent:
+def _event(
+    obj: str, object_id: int, items: list[Notification], types: PropertyTypes | None
+) -> RecordEvent:
     items = sorted(items, key=lambda n: (n.occurredAt, n.eventId))
     kinds = {n.kind for n in items}
     kind = "deleted" if "deleted" in kinds else "created" if "created" in kinds else "updated"
-    fields: dict[str, Any] = {}
+    values: dict[str, str | None] = {}
     for n in items:
         if n.kind == "updated" and n.propertyName is not None:
-            fields[n.propertyName] = n.propertyValue or None  # "" is how HubSpot says cleared
+            values[n.propertyName] = n.propertyValue  # "" (cleared) is read as None
+    known = types(obj, list(values)) if types is not None and values else None
+    fields: dict[str, Any] = typed_fields(values, known)
     for rule_name, hubspot_name in ALIASES.items():
         if hubspot_name in fields:
             fields[rule_name] = fields[hubspot_name]

@@ -7,7 +7,9 @@ format uses for the record's owner (task owners, teams), is HubSpot's `hubspot_o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -16,17 +18,23 @@ from lastmile.connector.base import ApiUsage, NotFound, RecordState, WriteBack, 
 from lastmile.connector.hubspot.client import Client
 from lastmile.connector.hubspot.names import ALIASES, check_id, check_name, crm_name, parse_time
 from lastmile.connector.hubspot.oauth import OAuthApp
+from lastmile.connector.hubspot.values import kind_of, typed
 from lastmile.connector.hubspot.writer import LAST_MODIFIED, Writer, chunks
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
+TYPES_REFRESH_S = 60.0  # a property the cached types do not name is looked up at most this often
 
 
 class HubSpotConnector:
     """`connector.base.Connector` for one HubSpot account, with a private app's access token
     or a public app's OAuth credentials (`oauth`: client id, secret, refresh token).
 
+    Values read are typed by their properties' types (connector/hubspot/values.py), fetched
+    from the properties API once per object type (`property_types`).
+
     Other keywords tune the Client (timeouts, retries, waits, `token_margin`; `sleep`, `random`,
-    `clock` and `token_clock` are for tests)."""
+    `clock` and `token_clock` are for tests, as is `types_clock`, the clock of the types'
+    refresh)."""
 
     def __init__(
         self,
@@ -37,6 +45,7 @@ class HubSpotConnector:
         ca_bundle: Path | str | None = None,
         prompt_property: str = "lastmile_prompt",
         task_key_property: str = "lastmile_key",
+        types_clock: Callable[[], float] = time.monotonic,
         **client_options: Any,
     ) -> None:
         self.prompt_property = check_name(prompt_property)
@@ -45,6 +54,10 @@ class HubSpotConnector:
             access_token, oauth=oauth, base_url=base_url, ca_bundle=ca_bundle, **client_options
         )
         self._writer = Writer(self.client, task_key_property=task_key_property)
+        # object type -> (property name -> type in describe's words, when it was fetched)
+        self._types: dict[str, tuple[dict[str, str], float]] = {}
+        self._types_lock = threading.Lock()
+        self._types_clock = types_clock
 
     def read(self, object: str, record_id: str, fields: Iterable[str]) -> RecordState:
         """One batch read of the record (`hs_lastmodifieddate` always included)."""
@@ -61,6 +74,7 @@ class HubSpotConnector:
         ids = list(dict.fromkeys(check_id(record_id) for record_id in record_ids))
         names = [check_name(name) for name in fields]
         wanted = list(dict.fromkeys([*(crm_name(n) for n in names), LAST_MODIFIED]))
+        kinds = self.property_types(object, names) if ids else {}
         found: dict[str, RecordState] = {}
         api = self.client.api.crm.objects.batch_api
         for part in chunks(ids):
@@ -75,38 +89,60 @@ class HubSpotConnector:
                 found[str(record.id)] = RecordState(
                     object=object,
                     record_id=str(record.id),
-                    fields={name: props.get(crm_name(name)) for name in names},
+                    fields={
+                        name: typed(name, props.get(crm_name(name)), kinds.get(name))
+                        for name in names
+                    },
                     last_modified=parse_time(props.get(LAST_MODIFIED))
                     or parse_time(record.updated_at),
                 )
         return found
 
+    def property_types(self, object: str, names: Iterable[str] = ()) -> Mapping[str, str]:
+        """The object type's properties by name -> type in describe's words (`values.kind_of`),
+        from the properties API once and then cached; asked again (at most once a minute)
+        when one of `names` is not among them, e.g. a property created since."""
+        now = self._types_clock()
+        with self._types_lock:
+            cached = self._types.get(object)
+        if cached is not None:
+            kinds, fetched = cached
+            if all(n in kinds for n in names) or now - fetched < TYPES_REFRESH_S:
+                return kinds
+        self.describe(object)
+        return self._types[object][0]
+
     def describe(self, object: str) -> dict[str, Any]:
-        """The object type's properties as a describe answer (name, label, type, picklist
-        values; one call), for `lastmile schema pull` and the labels prompts use. Values arrive
-        as text, so every property but an enumeration is a string; `OwnerId` is listed as the
-        owner (`hubspot_owner_id`)."""
+        """The object type's properties as a describe answer (name, label, type in Salesforce's
+        words, picklist values; one call), for `lastmile schema pull`, the labels prompts use
+        and the types values are read by (`property_types`, which it refreshes): `number` is
+        `double`, `bool` (a checkbox) `boolean`, `date` and `datetime` themselves, `enumeration`
+        a `picklist`, the rest `string`. `OwnerId` is listed as the owner (`hubspot_owner_id`)."""
         check_name(object, "object")
         api = self.client.api.crm.properties.core_api
         data = self.client.call("describe", partial(api.get_all_with_http_info, object))
         fields = []
         for prop in data.results or []:
-            options = prop.options if prop.type == "enumeration" else []
+            kind = kind_of(prop.type, prop.field_type)
+            options = prop.options if kind == "picklist" else []
             meta = prop.modification_metadata
             fields.append(
                 {
                     "name": prop.name,
                     "label": prop.label or prop.name,
-                    "type": "picklist" if prop.type == "enumeration" else "string",
+                    "type": kind,
                     "picklistValues": [
                         {"value": o.value, "active": not o.hidden} for o in options or []
                     ],
-                    "restrictedPicklist": prop.type == "enumeration",
+                    "restrictedPicklist": kind == "picklist",
                     "updateable": not (meta and meta.read_only_value),
                 }
             )
         for rule_name, hubspot_name in ALIASES.items():
             fields += [{**f, "name": rule_name} for f in fields if f["name"] == hubspot_name]
+        kinds = {str(f["name"]): str(f["type"]) for f in fields}
+        with self._types_lock:
+            self._types[object] = (kinds, self._types_clock())
         return {"name": object, "label": object, "fields": fields}
 
     def apply(self, writes: Sequence[WriteBack]) -> list[WriteResult]:

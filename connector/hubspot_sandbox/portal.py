@@ -1,9 +1,12 @@
 """The HubSpot sandbox's account (a "portal"): records of the CRM object types, their property
 definitions, associations, and the notifications every change makes. In memory, one lock.
 
-Values are kept as HubSpot keeps them: text, `None` when unset. Every change stamps
-`hs_lastmodifieddate` (and `lastmodifieddate` on contacts) with the time it was made, and the
-notifications of that change carry the same time as `occurredAt`.
+Values are kept as HubSpot keeps them: text, `None` when unset, whatever JSON type they were
+sent as. A date is kept as `2026-12-01` and a datetime as `2026-12-01T10:00:00.000Z` (either may
+be sent as epoch milliseconds; a date must be midnight UTC), a checkbox as `true`/`false`; the
+API answers them so, and webhooks carry dates and datetimes as epoch milliseconds. Every change
+stamps `hs_lastmodifieddate` (and `lastmodifieddate` on contacts) with the time it was made, and
+the notifications of that change carry the same time as `occurredAt`.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import itertools
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 # Object types as their names and ids (`0-3`), and their webhook names (`deal.creation`).
@@ -64,6 +67,7 @@ _STANDARD: dict[str, dict[str, Any]] = {
 _COMMON = {"hubspot_owner_id": "string", "createdate": "datetime", "hs_object_id": "number"}
 _READ_ONLY = frozenset({"hs_object_id", "createdate", "hs_lastmodifieddate", "lastmodifieddate"})
 _MS = timedelta(milliseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_PROPERTIES = {
     "contacts": ["firstname", "lastname", "email"],
     "companies": ["name", "domain"],
@@ -269,7 +273,8 @@ class Portal:
             self.notify(object_name, record_id, "creation", {}, now, who)
             changed = {k: v for k, v in clean.items() if v not in (None, "")}
             if changed:
-                self.notify(object_name, record_id, "propertyChange", changed, now, who)
+                notified = self._notified(object_name, changed)
+                self.notify(object_name, record_id, "propertyChange", notified, now, who)
             return record
 
     def update(
@@ -284,7 +289,8 @@ class Portal:
                 record.properties.update(changed)
                 record.properties[self._modified(object_name)] = hubspot_time(now)
                 record.updated = now
-                self.notify(object_name, record_id, "propertyChange", changed, now, who)
+                notified = self._notified(object_name, changed)
+                self.notify(object_name, record_id, "propertyChange", notified, now, who)
             return record
 
     def archive(self, object_name: str, record_id: str, who: Change) -> None:
@@ -323,6 +329,19 @@ class Portal:
         self._last = now
         return now
 
+    def _notified(
+        self, object_name: str, changed: Mapping[str, str | None]
+    ) -> dict[str, str | None]:
+        """Values as HubSpot's notifications carry them: dates and datetimes in epoch ms."""
+        defs = self.definitions[object_name]
+        out = dict(changed)
+        for name, value in changed.items():
+            kind = defs[name].type if name in defs else None
+            if value and kind in ("date", "datetime"):
+                moment = _moment(value, date_only=kind == "date")
+                out[name] = str((moment - _EPOCH) // _MS) if moment else value
+        return out
+
     @staticmethod
     def _modified(object_name: str) -> str:
         return "lastmodifieddate" if object_name == "contacts" else "hs_lastmodifieddate"
@@ -351,6 +370,8 @@ class Portal:
                 )
             elif text is not None and definition.type == "number" and not _is_number(text):
                 errors.append(_detail(f"{text} is not a valid number", "INVALID_INTEGER", name))
+            elif text is not None and _stored(definition, text) is None:
+                errors.append(_invalid(definition, text))
             elif text is not None and definition.unique:
                 other = self.find_unique(object_name, name, text)
                 if other is not None and other is not record:
@@ -361,7 +382,7 @@ class Portal:
                     )
                 clean[name] = text
             else:
-                clean[name] = text
+                clean[name] = _stored(definition, text) if text is not None else None
         if errors:
             raise PortalError(400, "VALIDATION_ERROR", "Property values were not valid", errors)
         return clean
@@ -369,6 +390,48 @@ class Portal:
 
 def _detail(message: str, code: str, name: str) -> dict[str, Any]:
     return {"message": message, "code": code, "context": {"propertyName": [name]}}
+
+
+def _stored(definition: Definition, text: str) -> str | None:
+    """`text` as HubSpot keeps a value of this property's type; None when it is not one."""
+    if definition.type == "bool" or definition.field_type == "booleancheckbox":
+        return text.lower() if text.lower() in ("true", "false") else None
+    if definition.type in ("date", "datetime"):
+        moment = _moment(text, date_only=definition.type == "date")
+        if moment is None:
+            return None
+        return moment.date().isoformat() if definition.type == "date" else hubspot_time(moment)
+    return text
+
+
+def _moment(text: str, *, date_only: bool) -> datetime | None:
+    """A date or datetime given as HubSpot takes them: ISO 8601 (with a zone, or a date) or
+    epoch milliseconds; a date must be midnight UTC."""
+    try:
+        if text.lstrip("-").isdigit() and len(text) <= 15:
+            moment = _EPOCH + int(text) * _MS
+        elif len(text) == 10:
+            moment = datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                return None
+            moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    if date_only and moment.time() != datetime.min.time():
+        return None
+    return moment
+
+
+def _invalid(definition: Definition, text: str) -> dict[str, Any]:
+    if definition.type == "date":
+        message = f"{text} is not a valid date: a date is 2026-12-01, or midnight UTC in ms"
+        return _detail(message, "INVALID_DATE", definition.name)
+    if definition.type == "datetime":
+        message = f"{text} is not a valid datetime: ISO 8601 with a zone, or epoch ms"
+        return _detail(message, "INVALID_DATETIME", definition.name)
+    return _detail(f"{text} was not one of the allowed options", "INVALID_OPTION", definition.name)
 
 
 def _is_number(text: str) -> bool:

@@ -1,8 +1,10 @@
 """HubSpot end to end: `lastmile hubspot setup`, then `lastmile serve` (gunicorn, its own
 process, a config file of the lines the HubSpot sandbox prints) receives the sandbox's signed
 webhook batches, and the example pack's default, prompt and follow-up task land in the sandbox;
-`lastmile report` measures it; a bad signature is 401 and stores nothing. Both as a private app
-(an access token) and as a public app (OAuth, with access tokens that expire within a second)."""
+`lastmile report` measures it; a bad signature is 401 and stores nothing; a rule on a number and
+a date matches values that arrive as text (typed by their properties' types). Both as a private
+app (an access token) and as a public app (OAuth, with access tokens that expire within a
+second)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,22 @@ from lastmile.connector.hubspot_sandbox.sandbox import SALES_OWNER_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "admin-" + secrets.token_hex(8)
+# HubSpot sends `amount` and `closedate` as text; the rule compares a number and a date.
+LARGE_DEALS = """
+pack: large-deals
+crm: hubspot
+rules:
+  - id: large-deal-closing-this-year
+    object: deals
+    if:
+      on: [created, updated]
+      all:
+        - amount: {gt: 1000}
+        - closedate: {gte: "2026-01-01"}
+        - closedate: {lt: "2027-01-01"}
+    then:
+      default: {description: Large deal closing this year}
+"""
 
 
 @dataclass
@@ -76,6 +94,7 @@ def served(
     rules = base / "rules"
     rules.mkdir()
     shutil.copy(ROOT / "examples" / "hubspot" / "deals.yaml", rules / "deals.yaml")
+    (rules / "large-deals.yaml").write_text(LARGE_DEALS)
     config = write_config(base, sandbox.settings(oauth=oauth), TOKEN)
     env = clean_env()
     setup = subprocess.run(
@@ -173,3 +192,20 @@ def test_a_bad_signature_is_401_and_stores_nothing(served: Served) -> None:
     )
     assert answer.status_code == 401
     assert len(served.events()) == before
+
+
+def test_a_number_and_a_date_arriving_as_text_are_compared_as_such(served: Served) -> None:
+    sandbox = served.sandbox
+
+    def types_known() -> bool:
+        ready = requests.get(served.url + "/readyz", timeout=10).json()
+        return "deals" in ready["values"]["objects"]
+
+    wait_for(types_known, 60)  # fetched through the properties API when the service starts
+    values = {"dealstage": "contractsent", "closedate": "2026-12-01T00:00:00Z"}
+    large = sandbox.save_as_user("deals", {**values, "dealname": "Large", "amount": "1500.00"}).id
+    small = sandbox.save_as_user("deals", {**values, "dealname": "Small", "amount": "900"}).id
+    description = wait_for(lambda: sandbox.portal.get("deals", large).properties.get("description"))
+    assert description == "Large deal closing this year"
+    wait_for(served.idle, 60)
+    assert sandbox.portal.get("deals", small).properties.get("description") is None

@@ -45,3 +45,32 @@ def test_rules_check_finds_hubspot_names_and_options(
     assert checked.exit_code == 1
     assert "'closed_won' is not a value of the dealstage picklist" in checked.output
     assert "unknown field 'closed_won_reasn' on deals" in checked.output
+
+
+def test_rules_check_knows_numbers_and_dates(sandbox: HubSpotSandbox, tmp_path: Path) -> None:
+    """Values are read by type, so the schema says numbers and dates, not text."""
+    config = tmp_path / "hubspot.env"
+    config.write_text("".join(f"{k}={v}\n" for k, v in sandbox.settings().items()))
+    schema = tmp_path / "schema.json"
+    runner = CliRunner()
+    pulled = runner.invoke(
+        main, ["schema", "pull", "--objects", "deals", "-o", str(schema), "--config", str(config)]
+    )
+    assert pulled.exit_code == 0, pulled.output
+    pack = """pack: large
+crm: hubspot
+rules:
+  - id: large
+    object: deals
+    if: {all: [{amount: {gt: AMOUNT}}, {closedate: {gte: "2026-12-01"}}]}
+    then: {prompt: Large.}
+"""
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(pack.replace("AMOUNT", "1000"))
+    bad.write_text(pack.replace("AMOUNT", '"1000"'))
+    assert (
+        runner.invoke(main, ["rules", "check", str(good), "--schema", str(schema)]).exit_code == 0
+    )
+    checked = runner.invoke(main, ["rules", "check", str(bad), "--schema", str(schema)])
+    assert checked.exit_code == 1
+    assert "amount is a double field: '1000' is not a number" in checked.output

@@ -13,7 +13,10 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from structlog.testing import capture_logs
 
+from lastmile.field_types import FieldTypes
+from lastmile.rules.crm_schema import CrmSchema
 from lastmile.rules.records import RecordEvent
 from lastmile.settings import Settings
 from lastmile.webhooks import create_app
@@ -198,3 +201,65 @@ def test_without_a_client_secret_the_endpoint_takes_nothing(inbox: Inbox) -> Non
     answer = post(app.test_client(), [note(40)])
     assert answer.status_code == 403 and answer.json["error"] == "not_configured"
     assert inbox.rows == {}
+
+
+def typed_client(inbox: Inbox) -> FlaskClient:
+    """The receiver with the deal properties' types known, as `lastmile serve` has them from
+    the connector's describe (through lastmile.field_types)."""
+    describe = {
+        "name": "deals",
+        "fields": [
+            {"name": "amount", "type": "double"},
+            {"name": "closedate", "type": "datetime"},
+            {"name": "signed_on", "type": "date"},
+            {"name": "is_renewal", "type": "boolean"},
+            {"name": "dealstage", "type": "picklist"},
+            {"name": "hubspot_owner_id", "type": "string"},
+            {"name": "OwnerId", "type": "string"},
+        ],
+    }
+    settings = Settings(database_url="sqlite://", rate_limit="", hubspot_client_secret=SECRET)
+    types = FieldTypes(schema=CrmSchema.from_describe([describe]))
+    app = create_app(settings, inbox, field_types=types)
+    app.testing = True
+    return app.test_client()
+
+
+def test_property_values_are_read_by_their_type(inbox: Inbox) -> None:
+    batch = [
+        note(50, propertyName="amount", propertyValue="1500.00"),
+        note(51, propertyName="closedate", propertyValue="1796121000123"),
+        note(52, propertyName="signed_on", propertyValue="1796083200000"),
+        note(53, propertyName="is_renewal", propertyValue="true"),
+        note(54, propertyName="dealstage", propertyValue="closedwon"),
+        note(55, propertyName="hubspot_owner_id", propertyValue="3001"),
+        note(56, propertyName="dealname", propertyValue="42"),  # a type not known: text
+    ]
+    answer = post(typed_client(inbox), batch)
+    assert answer.status_code == 200, answer.json
+    (event,) = inbox.rows.values()
+    assert event.fields == {
+        "amount": 1500.0,
+        "closedate": "2026-12-01T10:30:00.123+0000",
+        "signed_on": "2026-12-01",
+        "is_renewal": True,
+        "dealstage": "closedwon",
+        "hubspot_owner_id": "3001",
+        "OwnerId": "3001",
+        "dealname": "42",
+    }
+
+
+def test_a_value_that_does_not_fit_its_type_is_stored_as_text(inbox: Inbox) -> None:
+    batch = [
+        note(60, propertyName="amount", propertyValue="1,500"),
+        note(61, propertyName="closedate", propertyValue=""),
+    ]
+    with capture_logs() as logs:
+        answer = post(typed_client(inbox), batch)
+    assert answer.status_code == 200, answer.json
+    (event,) = inbox.rows.values()
+    assert event.fields == {"amount": "1,500", "closedate": None}
+    (line,) = [entry for entry in logs if entry["event"] == "hubspot.value_untyped"]
+    assert (line["property"], line["type"]) == ("amount", "double")
+    assert "1,500" not in repr(logs)
