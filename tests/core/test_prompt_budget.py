@@ -153,7 +153,8 @@ def test_a_held_prompt_whose_occasion_closed_is_dropped_not_shown(
         store, crm, clock, worker, "a2", 3, opp(1), OwnerId=PERSON, **{**one, "StageName": "Won"}
     )
     applies = len(crm.applies)
-    assert run_deadlines(store, rules, crm, tight, clock.at + timedelta(minutes=1))[
-        "prompts_released"
-    ] == 0
+    assert (
+        run_deadlines(store, rules, crm, tight, clock.at + timedelta(minutes=1))["prompts_released"]
+        == 0
+    )
     assert len(crm.applies) == applies
