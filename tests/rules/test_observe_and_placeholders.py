@@ -190,6 +190,9 @@ def test_a_rule_version_changes_with_what_the_rule_does_not_with_its_description
     assert len(base) == 12 and base == _rules().rules[0].version
     described = load_text(PACK.format(pack_mode="live", rule_mode="description: Calls.")).rules[0]
     assert described.version == base
+    # Its rank among prompts is not what it asks: a priority leaves the version alone.
+    ranked = load_text(PACK.format(pack_mode="live", rule_mode="priority: 3")).rules[0]
+    assert ranked.rule.priority == 3 and ranked.version == base
     assert _rules(rule_mode="mode: observe").rules[0].version != base
     fewer = load_text(
         PACK.format(pack_mode="live", rule_mode="").replace(
