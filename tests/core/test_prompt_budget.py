@@ -158,3 +158,27 @@ def test_a_held_prompt_whose_occasion_closed_is_dropped_not_shown(
         == 0
     )
     assert len(crm.applies) == applies
+
+
+TIMED = RULES.replace(
+    'then: {require: [Amount], prompt: "Fill in the amount."}',
+    'then: {require: [Amount], prompt: "Fill in the amount.", within: 1h}',
+)
+
+
+def test_a_held_prompt_whose_deadline_passed_never_shows(store, crm, clock, make_worker, settings):
+    rules = load_text(TIMED, "budget.yaml")
+    tight = _settings(settings, max_prompts_per_person=1, max_prompts_per_record=3)
+    worker = make_worker(rules, settings=tight)
+    one = {**PROPOSAL, "Description": "x", "CloseDate": "2026-04-01"}  # amount only
+    _process(store, crm, clock, worker, "a1", 0, opp(1), OwnerId=PERSON, **one)
+    _process(store, crm, clock, worker, "b1", 1, opp(2), OwnerId=PERSON, **one)
+    assert store.snapshot("Opportunity", opp(2)).held == {"amount": "Fill in the amount."}
+    # Two hours on, both deadlines passed: the shown prompt is cleared, the held one dropped;
+    # the room that frees up is not given to a prompt whose occasion is missed.
+    counts = run_deadlines(store, rules, crm, tight, clock.at + timedelta(hours=2))
+    assert counts["prompts_cleared"] == 1 and counts["prompts_released"] == 0
+    assert crm.fields("Opportunity", opp(1))[PF] is None
+    assert crm.fields("Opportunity", opp(2)).get(PF) is None
+    snap = store.snapshot("Opportunity", opp(2))
+    assert snap.held == {} and snap.prompts == {}
