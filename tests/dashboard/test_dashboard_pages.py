@@ -140,6 +140,15 @@ def test_a_rule_in_observe_mode_is_marked(tmp_path: Path, ruleset) -> None:
     assert 'data-key="mode"' not in plain.get("/dashboard", headers=BEARER).text
 
 
+def test_occasions_whose_prompt_was_held_back_are_marked(tmp_path: Path, ruleset) -> None:
+    report = sample_report()
+    report["rules"] = [{**report["rules"][0], "suppressed": 4}]
+    text = make_client(tmp_path, ruleset, Recorder(report)).get("/dashboard", headers=BEARER).text
+    assert '<span class="badge" data-key="suppressed"' in text and ">4 held back</span>" in text
+    plain = make_client(tmp_path, ruleset, Recorder(sample_report()))
+    assert 'data-key="suppressed"' not in plain.get("/dashboard", headers=BEARER).text
+
+
 def test_the_overview_shows_the_crms_api_usage_and_what_was_put_off(tmp_path: Path, ruleset):
     from lastmile.connector.base import ApiUsage
     from lastmile.worker.budget import ApiBudget
