@@ -64,6 +64,26 @@ def add(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         totals.default_change(conn, (), new.values())
 
 
+# One record's defaults and history: built once, run per record with its parameters (building
+# them each time was most of `refresh`).
+_RECORD = {"object": sa.bindparam("object"), "record_id": sa.bindparam("record_id")}
+_APPLIED_OF_RECORD = sa.select(
+    defaults_applied.c.id, defaults_applied.c.inbox_id, defaults_applied.c.occurred_at,
+    defaults_applied.c.rule, defaults_applied.c.field, defaults_applied.c.value,
+    defaults_applied.c.owner, defaults_applied.c.overridden_at,
+).where(
+    defaults_applied.c.object == _RECORD["object"],
+    defaults_applied.c.record_id == _RECORD["record_id"],
+)  # fmt: skip
+_HISTORY_OF_RECORD = (
+    sa.select(inbox)
+    .where(inbox.c.object == _RECORD["object"], inbox.c.record_id == _RECORD["record_id"])
+    .where(inbox.c.status == "done")
+    .order_by(inbox.c.occurred_at, inbox.c.id)
+)
+_SET_DEFAULT = defaults_applied.update().where(defaults_applied.c.id == sa.bindparam("default_id"))
+
+
 def refresh(
     conn: sa.Connection,
     object: str,
@@ -74,24 +94,11 @@ def refresh(
 ) -> None:
     """Work out the owner and `overridden_at` of the record's defaults again (if it has any),
     and the totals by what that changes (not in migration 0003: they come later)."""
-    d = defaults_applied
-    applied = conn.execute(
-        sa.select(
-            d.c.id, d.c.inbox_id, d.c.occurred_at, d.c.rule, d.c.field, d.c.value, d.c.owner,
-            d.c.overridden_at,
-        ).where(d.c.object == object, d.c.record_id == record_id)
-    ).all()  # fmt: skip
+    key = {"object": object, "record_id": record_id}
+    applied = conn.execute(_APPLIED_OF_RECORD, key).all()
     if not applied:
         return
-    history = [
-        _row(r)
-        for r in conn.execute(
-            sa.select(inbox)
-            .where(inbox.c.object == object, inbox.c.record_id == record_id)
-            .where(inbox.c.status == "done")
-            .order_by(inbox.c.occurred_at, inbox.c.id)
-        )
-    ]
+    history = [_row(r) for r in conn.execute(_HISTORY_OF_RECORD, key)]
     owners = {r.id: (r.fields_seen or {}).get("OwnerId") for r in history}
     gone, new = [], []
     for a in applied:
@@ -104,7 +111,7 @@ def refresh(
         }
         if now == {"owner": a.owner, "overridden_at": a.overridden_at}:
             continue
-        conn.execute(d.update().where(d.c.id == a.id).values(**now))
+        conn.execute(_SET_DEFAULT, {"default_id": a.id, **now})
         gone.append(a._mapping)
         new.append({**a._mapping, **now})
     if with_totals:

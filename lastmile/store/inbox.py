@@ -245,6 +245,8 @@ class Inbox(Database):
         """Store events as running, leased to `owner` until `until`, in the caller's transaction
         (the bulk import processes them before it commits): each one's row, None for one stored
         before (same source + event id: a no-op, as a redelivery is) or earlier in `events`."""
+        if not events:  # PostgreSQL's executemany of no rows would insert one empty row
+            return []
         received = _now()
         rows = [
             {**_new_row(ev, received, "running"), "lease_owner": owner, "lease_until": until}
