@@ -123,6 +123,9 @@ def soak(events: int, every: int, batch: int = 100, threads: int = 8) -> SoakRes
             database_url=f"sqlite:///{tmp}/soak.db",
             integration_user_id="0057Q00000ZZZZZQAJ",
             worker_threads=threads,
+            # One sales user makes every call: no prompt budget, so each call gets its prompt
+            # written (a write-back per event, as the soak counts them).
+            max_prompts_per_person=1_000_000,
         )
         crm = CountingCrm()
         runtime = Runtime.build(settings, connector=crm)

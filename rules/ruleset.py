@@ -65,14 +65,12 @@ class LoadedRule:
     @cached_property
     def version(self) -> str:
         """The rule's own content hash: what it asks and how (with its pack's locale, labels,
-        mode and placeholders), not its description, its priority or where it sits. Figures are kept per
-        version, so a change to a rule shows as before and after."""
+        mode and placeholders), not its description, its priority or where it sits. Figures
+        are kept per version, so a change to a rule shows as before and after."""
         pack = self.pack.model_dump(mode="json", include=_PACK_KEYS_OF_A_RULE)
         # `priority` ranks the rule's prompt among others when a budget is full: not what it
         # asks (and a rule written before the key existed keeps its version).
-        rule = self.rule.model_dump(
-            mode="json", by_alias=True, exclude={"description", "priority"}
-        )
+        rule = self.rule.model_dump(mode="json", by_alias=True, exclude={"description", "priority"})
         text = json.dumps({"pack": pack, "rule": rule}, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
