@@ -1,6 +1,6 @@
 """The durable_rules network: rule conditions compiled into durable_rules (Rete) rulesets.
 
-This is the only module that knows durable_rules. Record state goes in as a *fact* (assert,
+This is the only module that calls durable_rules. Record state goes in as a *fact* (assert,
 collect every rule that fired, retract), so every matching rule fires, not just the first.
 The C engine is not thread safe and its rulesets are process-global, so one lock guards all
 calls and each network owns uniquely named rulesets that are deleted with it: one per object
@@ -10,35 +10,20 @@ ruleset.
 
 The work around the C engine is kept small. The C API takes facts as JSON text only, so a
 record state is written once for all the rulesets of its object (`_Group`), from texts kept per
-field value. The previous snapshot, whose situations evaluate() needs, goes in with the event's
-state in one `assert_facts` call, and only through the rulesets holding entries read against it
-(`Entry.before`). What those entries gave for a state is kept for a while (`_KEPT_SITUATIONS`):
-the snapshot is mostly the state the record's last event left, which the network has just read.
+field value, with short keys and value codes: the engine reads and hashes every byte of a fact
+when it goes in and copies it out again for each rule it fires. A fact is retracted by its id
+alone (the engine reads nothing else of it then). The previous snapshot, whose situations
+evaluate() needs, goes in with the event's state in one `assert_facts` call, and only through the
+rulesets holding entries read against it (`Entry.before`). What those entries gave for a state
+is kept for a while (`_KEPT_SITUATIONS`): the snapshot is mostly the state the record's last
+event left, which the network has just read.
 
-Values enter the network through a typed projection of the record, because durable_rules
-compares loosely (5 equals "5", true equals 1) and the rules compare strictly:
-- equality (equals, in and their negations) compares a *token* per field that names the type and
-  the value: a number as a double (5 and 5.0 are one token), a short plain ASCII text as itself,
-  any other text as a digest, because durable_rules passes text lengths as 16-bit numbers (a
-  text of 64 KiB or more compared as if cut short) and compares texts as their JSON escapes;
-- ordering of numbers (gt, gte, lt, lte) compares doubles. durable_rules reads a number without a
-  '.' as a 64-bit integer (exact, and saturated beyond 2**63) and stops reading it at an 'e', so
-  every number goes in written as a double with a '.' (`_json`);
-- text patterns (contains, starts_with, matches) and the ordering of texts are read in Python
-  before the fact goes in, because durable_rules' own regular expressions know no escapes or
-  classes such as `\\d`, and it orders texts with strncmp over their escaped JSON bytes, reading
-  one past the end of the shorter one; the network joins on their results;
-- a condition tree with more `$and`/`$or` than durable_rules allows in one rule (it refuses the
-  whole ruleset) is read in Python as a whole, and the network joins on its result.
+How a record's values become a fact is in `facts` (`Projection`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import itertools
-import json
-import math
 import threading
 import weakref
 from collections.abc import Iterable
@@ -48,7 +33,8 @@ from typing import Any, NamedTuple
 import durable_rules_engine as _dr
 
 from .conditions import All, Any_, Changed, Condition, Not, holds, simplify
-from .records import Fields, as_double, is_empty, is_number
+from .facts import NOTHING, Projection, reads_changed, to_json
+from .records import Fields
 
 # One thread in the C engine at a time. Reentrant: a garbage collection while a network is being
 # built can run another network's finalizer (`_delete`) on the same thread, which then takes the
@@ -77,159 +63,9 @@ class Entry:
     before: bool = False  # also read against the previous state (`match_with_previous`)
 
 
-class _Projection:
-    """Turns a record into the flat, typed fact that one object's entries are compiled against."""
-
-    def __init__(self) -> None:
-        self.tokens: set[str] = set()  # fields compared for equality: v_<field>
-        self.empty: set[str] = set()  # fields tested for emptiness: e_<field>
-        self.numbers: set[str] = set()  # fields ordered as numbers: n_<field>
-        self.changed: set[str] = set()
-        self.patterns: list[tuple[str, Condition]] = []
-        self._pattern_keys: dict[Condition, str] = {}
-
-    def pattern_key(self, cond: Condition) -> str:
-        """A fact key holding whether `cond` holds, read in Python."""
-        key = self._pattern_keys.get(cond)
-        if key is None:
-            key = self._pattern_keys[cond] = f"p_{len(self.patterns)}"
-            self.patterns.append((key, cond))
-        return key
-
-    def freeze(self) -> None:
-        """Fix the keys once compiling is done: `state` and `moment` run per event.
-
-        Every key is `<letter>_<field API name>` and every token is plain printable ASCII without
-        quotes or backslashes (see `_token`), so the fact is written without escaping.
-        """
-        # Fields compared for equality hold picklist values, ids, flags: values that repeat, so
-        # their text is kept per value. Others are written out each time.
-        self._kept_fields = tuple((name, {}) for name in sorted(self.tokens))
-        self._empty_keys = tuple(
-            (n, f',"e_{n}":true', f',"e_{n}":false') for n in sorted(self.empty - self.tokens)
-        )
-        self._number_keys = tuple((n, f',"n_{n}":') for n in sorted(self.numbers - self.tokens))
-        self._changed_keys = tuple(
-            (n, f',"c_{n}":true', f',"c_{n}":false') for n in sorted(self.changed)
-        )
-        patterns = [(f',"{key}":', cond) for key, cond in self.patterns]
-        self._state_patterns = tuple(p for p in patterns if not _reads_changed(p[1]))
-        self._moment_patterns = tuple(p for p in patterns if _reads_changed(p[1]))
-
-    def state(self, fields: Fields) -> str:
-        """The part of the fact that does not depend on what changed (the record's values)."""
-        get = fields.get
-        out = []
-        for name, known in self._kept_fields:
-            value = get(name)
-            try:
-                text = known.get((type(value), value))
-            except TypeError:  # not a hashable value: nothing to keep
-                text = None
-            if text is None:
-                text = self._field_text(name, value)
-                with contextlib.suppress(TypeError):
-                    if len(known) >= _KEPT_VALUES:
-                        known.clear()
-                    known[type(value), value] = text
-            out.append(text)
-        for name, yes, no in self._empty_keys:
-            out.append(yes if is_empty(get(name)) else no)
-        for name, key in self._number_keys:
-            value = get(name)
-            if is_number(value) and value == value:  # NaN orders with nothing: no key
-                out += (key, _number_text(value))
-        for key, cond in self._state_patterns:
-            out += (key, "true" if holds(cond, fields, _NOTHING) else "false")
-        return "".join(out)
-
-    def _field_text(self, name: str, value: Any) -> str:
-        out = []
-        if name in self.tokens:
-            out += (f',"v_{name}":"', _token(value), '"')
-        if name in self.empty:
-            out += (f',"e_{name}":', "true" if is_empty(value) else "false")
-        if name in self.numbers and is_number(value) and value == value:
-            out += (f',"n_{name}":', _number_text(value))  # NaN orders with nothing: no key
-        return "".join(out)
-
-    def moment(self, fields: Fields, changed: frozenset[str]) -> str:
-        """The part of the fact that depends on what changed in the event."""
-        out = [yes if name in changed else no for name, yes, no in self._changed_keys]
-        for key, cond in self._moment_patterns:
-            out += (key, "true" if holds(cond, fields, changed) else "false")
-        return "".join(out)
-
-    def size(self, other: _Projection | None = None) -> int:
-        """Properties of the fact (sid, id, o and the keys), with `other`'s keys added."""
-        sets = ("tokens", "empty", "numbers", "changed")
-        keys = sum(len(getattr(self, a)) for a in sets) + len(self.patterns)
-        if other is not None:
-            keys += sum(len(getattr(other, a) - getattr(self, a)) for a in sets)
-            keys += sum(1 for _, cond in other.patterns if cond not in self._pattern_keys)
-        return 3 + keys
-
-
-_TEXT_TOKENS: dict[str, str] = {}  # picklist values repeat: their tokens are kept
-_KEPT_VALUES = 1024  # texts of one field's values kept (`_Projection.state`)
 _KEPT_SITUATIONS = 8192  # record states whose `before` names a network keeps
-_NOTHING: frozenset[str] = frozenset()
-
-
-def _token(value: Any) -> str:
-    """A text that is the same for two values exactly when `same_value` says they are equal."""
-    if type(value) is str:
-        token = _TEXT_TOKENS.get(value)
-        if token is not None:
-            return token
-    if value is None:
-        return "z"
-    if isinstance(value, bool):
-        return "b:1" if value else "b:0"
-    if is_number(value):
-        return f"n:{as_double(value) + 0.0!r}"  # + 0.0 turns -0.0 into 0.0; NaN equals no constant
-    text = str(value)
-    token = _TEXT_TOKENS.get(text)
-    if token is not None:
-        return token
-    if len(text) <= 200 and text.isascii() and text.isprintable() and not _escapes(text):
-        token = "s:" + text  # nothing JSON escapes: durable_rules compares it as it is
-    else:
-        digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16)
-        token = "h:" + digest.hexdigest()
-    if len(text) <= 200:
-        if len(_TEXT_TOKENS) >= 50_000:
-            _TEXT_TOKENS.clear()
-        _TEXT_TOKENS[text] = token
-    return token
-
-
-def _reads_changed(cond: Condition) -> bool:
-    return simplify(cond, changed_is=True) != cond
-
-
-def _escapes(text: str) -> bool:
-    return '"' in text or "\\" in text
-
-
-def _json(value: Any) -> str:
-    """JSON as durable_rules reads it: every number a double written with a '.'."""
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{_json(str(k))}:{_json(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(_json(v) for v in value) + "]"
-    if is_number(value):
-        return _number_text(value)
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _number_text(value: int | float) -> str:
-    """A number as a double written with a '.', which is how durable_rules reads a double."""
-    number = as_double(value)
-    if math.isinf(number):
-        return "1.0e999" if number > 0 else "-1.0e999"  # read back as +-infinity
-    text = repr(number)
-    return text if "." in text or "e" not in text else text.replace("e", ".0e", 1)
+_RETRACT = {i: f'{{"sid":"0","id":"{i}"}}' for i in ("r", "p")}
+_RETRACT_BOTH = f"[{_RETRACT['r']},{_RETRACT['p']}]"
 
 
 def _junctions(expr: Any) -> int:
@@ -250,12 +86,12 @@ def _or(parts: list[dict[str, Any]]) -> dict[str, Any]:
     return parts[0] if len(parts) == 1 else {"$or": parts}
 
 
-def _equals(name: str, value: Any, negate: bool) -> dict[str, Any]:
-    token = _token(value)
-    return {"$neq": {"v_" + name: token}} if negate else {"v_" + name: token}
+def _equals(name: str, value: Any, negate: bool, proj: Projection) -> dict[str, Any]:
+    test = {proj.key("v", name): proj.code(name, value)}
+    return {"$neq": test} if negate else test
 
 
-def _compile(cond: Condition, proj: _Projection, negate: bool = False) -> dict[str, Any]:
+def _compile(cond: Condition, proj: Projection, negate: bool = False) -> dict[str, Any]:
     """The durable_rules expression for `cond` (or its negation), with `not` pushed to leaves."""
     if isinstance(cond, All | Any_):
         parts = [_compile(c, proj, negate) for c in cond.items]
@@ -265,24 +101,24 @@ def _compile(cond: Condition, proj: _Projection, negate: bool = False) -> dict[s
         return _compile(cond.item, proj, not negate)
     if isinstance(cond, Changed):
         proj.changed.update(cond.fields)
-        parts = [{"c_" + f: not negate} for f in cond.fields]
+        parts = [{proj.key("c", f): not negate} for f in cond.fields]
         return _and(parts) if negate else _or(parts)
     op, name, value = cond.op, cond.field, cond.value
     if op in _PATTERN_OPS or (op in _ORDER and isinstance(value, str)):
         return {proj.pattern_key(cond): not negate}
     if op == "empty":
         proj.empty.add(name)
-        return {"e_" + name: value != negate}
+        return {proj.key("e", name): value != negate}
     if op in ("equals", "not_equals"):
         proj.tokens.add(name)
-        return _equals(name, value, negate != (op == "not_equals"))
+        return _equals(name, value, negate != (op == "not_equals"), proj)
     if op in ("in", "not_in"):
         proj.tokens.add(name)
         negate = negate != (op == "not_in")
-        parts = [_equals(name, v, negate) for v in value]
+        parts = [_equals(name, v, negate, proj) for v in value]
         return _and(parts) if negate else _or(parts)
     proj.numbers.add(name)
-    key = "n_" + name
+    key = proj.key("n", name)
     yes, no = _ORDER[op]
     if not negate:
         return {yes: {key: value}}
@@ -372,7 +208,7 @@ class _Chunk:
     MAX_COST = _Cost(stack=56, links=120, leaves=480)
     MAX_ONE_RULE = _Cost(stack=28, links=60, leaves=240)  # a bigger rule is read in Python
 
-    def __init__(self, obj: str, kinds: frozenset[str], proj: _Projection) -> None:
+    def __init__(self, obj: str, kinds: frozenset[str], proj: Projection) -> None:
         self.obj = obj
         self.kinds = kinds
         self.proj = proj  # shared by the chunks of one `_Group`
@@ -402,7 +238,7 @@ class _Chunk:
 
     def create(self) -> None:
         try:
-            self.handle = _dr.create_ruleset(f"lastmile-{next(_NAMES)}", _json(self.rules))
+            self.handle = _dr.create_ruleset(f"lastmile-{next(_NAMES)}", to_json(self.rules))
         except _dr.error:
             self.handle = None  # read in Python
 
@@ -418,9 +254,11 @@ class _Chunk:
             return
         handle = self.handle
         one = len(facts) == 1
-        text = facts[0].text if one else "[" + ",".join(f.text for f in facts) + "]"
         try:
-            (_dr.assert_fact if one else _dr.assert_facts)(handle, text)
+            if one:
+                state = _dr.assert_fact(handle, facts[0].text)[1]
+            else:
+                state = _dr.assert_facts(handle, "[" + ",".join(f.text for f in facts) + "]")[1]
         except _dr.error:
             # Refused (a limit this chunk still hit): from now on read it in Python.
             _dr.delete_ruleset(handle)
@@ -428,22 +266,25 @@ class _Chunk:
             self.match(facts, now, before)
             return
         try:
-            result = _dr.start_action(handle)
-            while result:
-                message, state = result[1], result[2]
-                while message:
-                    # The message is {"r<n>": {"m": <the fact as written>}}: the chunk's own
-                    # rule names and fact ids are never escaped.
-                    end = message.index('"', 2)
-                    rule = message[2:end]
-                    if message[message.index('"id":"', end) + 6] == "r":
-                        now.update(self.names[rule])
-                    else:
-                        before.update(self.before.get(rule, ()))
-                    message = _dr.complete_and_start_action(handle, state)
-                result = _dr.start_action(handle)
+            # Every fact is in the one session, whose actions are read until none is left.
+            result = _dr.start_action_for_state(handle, state)
+            message = result[1] if result else None
+            while message:
+                # The message is {"r<n>": {"m": <the fact as written>}}: the chunk's own rule
+                # names and fact ids are never escaped.
+                end = message.index('"', 2)
+                rule = message[2:end]
+                if message[message.index('"id":"', end) + 6] == "r":
+                    now.update(self.names[rule])
+                else:
+                    before.update(self.before.get(rule, ()))
+                message = _dr.complete_and_start_action(handle, state)
         finally:
-            (_dr.retract_fact if one else _dr.retract_facts)(handle, text)
+            # A fact is retracted by its session and id alone: nothing else is read of it.
+            if one:
+                _dr.retract_fact(handle, _RETRACT[facts[0].id])
+            else:
+                _dr.retract_facts(handle, _RETRACT_BOTH)
 
 
 class _Group:
@@ -454,7 +295,7 @@ class _Group:
 
     def __init__(self, obj: str) -> None:
         self.obj = obj
-        self.proj = _Projection()
+        self.proj = Projection()
         self.chunks: list[_Chunk] = []
         self.entries: list[Entry] = []
         self._open: dict[frozenset[str], _Chunk] = {}
@@ -462,7 +303,7 @@ class _Group:
 
     def add(self, entry: Entry) -> bool:
         """Take the entry if its keys fit in the fact; False when the group is full."""
-        trial = _Projection()
+        trial = Projection()
         cost = _cost(_entry_expression(entry, trial)) + _Cost(stack=1)  # the rule's own chain
         if self.chunks and self.proj.size(trial) > self.MAX_KEYS:
             return False
@@ -491,10 +332,10 @@ class _Group:
         # event's own reading gives them when it went through every chunk holding them, they
         # read nothing that changed, and no other entry shares their names.
         self.before_kinds = (
-            frozenset.intersection(*(c.kinds for c in before)) if before else _NOTHING
+            frozenset.intersection(*(c.kinds for c in before)) if before else NOTHING
         )
         self.keeps = bool(before) and not any(
-            _reads_changed(e.condition) or (not e.before and e.name in self.before_names)
+            reads_changed(e.condition) or not (e.before and "updated" in e.kinds)
             for e in self.entries
             if e.before or e.name in self.before_names
         )
@@ -523,8 +364,8 @@ class _Group:
             if known is not None:
                 hits[1].update(known)
             else:
-                text = self._head_p + earlier_state + proj.moment(previous, _NOTHING) + "}"
-                earlier = _Fact("p", previous, _NOTHING, text)
+                text = self._head_p + earlier_state + proj.moment(previous, NOTHING) + "}"
+                earlier = _Fact("p", previous, NOTHING, text)
         now: set[str] = set()
         before: set[str] = set()
         for chunk in self.chunks:
@@ -562,7 +403,7 @@ class _Kept:
         group.kept[state] = self.sets.setdefault(names, names)
 
 
-def _entry_expression(entry: Entry, proj: _Projection) -> dict[str, Any]:
+def _entry_expression(entry: Entry, proj: Projection) -> dict[str, Any]:
     """The rule's expression. It always starts by testing the object: durable_rules fires a
     `$nex` (does not exist) test placed first under its root for every fact."""
     if _always(entry.condition):

@@ -14,15 +14,23 @@ from .records import FieldValue, is_empty
 # Runs along a keyboard row or an alphabet: three or more of them, as a whole value, are typed to
 # fill a field, not to say something ("asdf", "qwerty", "1234", "abc").
 _RUNS = ("qwertyuiop", "asdfghjkl", "zxcvbnm", "1234567890", "abcdefghijklmnopqrstuvwxyz")
+# Every part of three or more of a run, either way: read per `require` field of every event.
+_RUN_PARTS = frozenset(
+    part[i:j]
+    for run in _RUNS
+    for part in (run, run[::-1])
+    for i in range(len(part))
+    for j in range(i + 3, len(part) + 1)
+)
 
 
 def _keyboard_run(text: str) -> bool:
-    return len(text) >= 3 and any(text in run or text in run[::-1] for run in _RUNS)
+    return text in _RUN_PARTS
 
 
 def _one_character(text: str) -> bool:
     """`xxx`, `...`, `--`; a lone character only when it is not a letter or digit (`.`, `-`)."""
-    if len(set(text)) != 1:
+    if not text or text != text[0] * len(text):
         return False
     return len(text) > 1 or not text.isalnum()
 
