@@ -138,6 +138,7 @@ class RuleSet:
     _prompting: set[str] = field(default_factory=set, repr=False)
     _by_name: dict[str, LoadedRule] = field(default_factory=dict, repr=False)
     _order: dict[str, int] = field(default_factory=dict, repr=False)
+    _rank: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
     _fields: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -155,6 +156,7 @@ class RuleSet:
         ruleset = cls([p for p, _ in packs], loaded, version, Network(network_entries(loaded)))
         for order, item in enumerate(loaded):
             ruleset._order[item.id] = order
+            ruleset._rank[item.id] = (-item.rule.priority, order)
             ruleset._by_name[item.id] = ruleset._by_name[item.situation_name] = item
             ruleset._by_object.setdefault(item.rule.object, []).append(item)
             if item.prompts and item.rule.enabled:
@@ -168,6 +170,11 @@ class RuleSet:
         """The rules behind network entry names (a rule id or its situation), in rule order."""
         ids = {self._by_name[n].id for n in names}
         return [self._by_name[i] for i in sorted(ids, key=self._order.__getitem__)]
+
+    def prompt_rank(self, rule: str) -> tuple[int, int]:
+        """Where a rule's prompt ranks when a prompt budget is full (lower first): higher
+        `priority` first, then the order in the files; a rule not loaded last."""
+        return self._rank.get(rule, (0, len(self._rank)))
 
     def prompting(self, obj: str) -> bool:
         """Whether a rule on `obj` may show a prompt (then the previous snapshot matters)."""

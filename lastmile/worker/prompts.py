@@ -10,7 +10,7 @@ while they are still wanted (at the record's next event, or by the deadline run)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from lastmile.rules import Decision, RuleSet
 
@@ -33,26 +33,18 @@ def wanted_prompts(
     }
 
 
-def ranking(ruleset: RuleSet) -> Callable[[str], tuple[int, int]]:
-    """The sort key of a rule's prompt: higher `priority` first, then the order in the files
-    (a rule the rules no longer have last)."""
-    order = {item.id: (-item.rule.priority, i) for i, item in enumerate(ruleset.rules)}
-    last = (0, len(order))
-    return lambda rule: order.get(rule, last)
-
-
 def allot(
     wanted: Mapping[str, str], ruleset: RuleSet, slots: int | None
 ) -> tuple[dict[str, str], dict[str, str]]:
     """(shown, held back): the `slots` best ranked prompts show (all of them for None)."""
-    order = sorted(wanted, key=ranking(ruleset))
+    order = sorted(wanted, key=ruleset.prompt_rank)
     cut = len(order) if slots is None else max(slots, 0)
     return {r: wanted[r] for r in order[:cut]}, {r: wanted[r] for r in order[cut:]}
 
 
 def prompt_text(shown: Mapping[str, str], ruleset: RuleSet) -> str | None:
     """The prompt field's value: the texts in rank order, one a line; None when there are none."""
-    texts = [shown[rule] for rule in sorted(shown, key=ranking(ruleset))]
+    texts = [shown[rule] for rule in sorted(shown, key=ruleset.prompt_rank)]
     return "\n".join(texts) if texts else None
 
 
