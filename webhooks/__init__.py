@@ -69,7 +69,7 @@ def create_app(
         "sessions": SessionCheck(sessions) if sessions is not None else None,
         "field_types": field_types,
     }
-    if not settings.salesforce_org_ids:
+    if not settings.salesforce_org_ids and not settings.uses_hubspot:
         log.warning("salesforce_not_configured", hint="LASTMILE_SALESFORCE_ORG_IDS is empty")
     if not intake.verifiers:
         log.warning("events_not_configured", hint="LASTMILE_WEBHOOK_SECRET is not set")

@@ -99,7 +99,8 @@ class HubSpotDemo:
         deal = sandbox.save_as_user("deals", {**SCRIPTED_DEAL, "hubspot_owner_id": SALES_OWNER_ID})
         started = time.monotonic()
         sandbox.save_as_user("deals", {"dealstage": "closedwon"}, record_id=deal.id)
-        echo(f"Moved deal {deal.id} ({SCRIPTED_DEAL['dealname']}) to Closed won as the sales user.")
+        echo(f"Moved deal {deal.id} ({SCRIPTED_DEAL['dealname']}) to Closed won as the sales user:")
+        echo(f"  {sandbox.base_url}/records/deals/{deal.id}")
         while time.monotonic() - started < timeout:
             shown = sandbox.portal.get("deals", deal.id).properties.get(prompt)
             tasks = sandbox.tasks_of("deals", deal.id)

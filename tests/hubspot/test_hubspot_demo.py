@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,8 @@ def test_the_demo_shows_the_prompt_and_task_written_back(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr[-3000:]
     assert "lastmile_prompt: Deal won: fill in Closed won reason and Next step." in done.stdout
     assert "follow-up task: Schedule the kick-off: Initech expansion" in done.stdout
+    # The deal's page in the sandbox, to look at what was written.
+    assert re.search(r"https://127\.0\.0\.1:\d+/records/deals/\d+\n", done.stdout), done.stdout
     report = subprocess.run(
         [LASTMILE, "report", "--json", "--config", str(tmp_path / "lastmile-hubspot.env")],
         env=env,
