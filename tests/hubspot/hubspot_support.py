@@ -15,3 +15,21 @@ def stock_client(sandbox: HubSpotSandbox, token: str | None = None) -> HubSpot:
         host=sandbox.base_url,
         ssl_ca_cert=str(sandbox.ca_bundle),
     )
+
+
+# HubSpot sends `amount` and `closedate` as text; the rule compares a number and a date.
+LARGE_DEALS = """
+pack: large-deals
+crm: hubspot
+rules:
+  - id: large-deal-closing-this-year
+    object: deals
+    if:
+      on: [created, updated]
+      all:
+        - amount: {gt: 1000}
+        - closedate: {gte: "2026-01-01"}
+        - closedate: {lt: "2027-01-01"}
+    then:
+      default: {description: Large deal closing this year}
+"""

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from hubspot_support import LARGE_DEALS
 from launch import LASTMILE, clean_env, free_port, lastmile_serve, write_config
 from waiting import wait_for
 
@@ -27,22 +28,6 @@ from lastmile.connector.hubspot_sandbox.sandbox import SALES_OWNER_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "admin-" + secrets.token_hex(8)
-# HubSpot sends `amount` and `closedate` as text; the rule compares a number and a date.
-LARGE_DEALS = """
-pack: large-deals
-crm: hubspot
-rules:
-  - id: large-deal-closing-this-year
-    object: deals
-    if:
-      on: [created, updated]
-      all:
-        - amount: {gt: 1000}
-        - closedate: {gte: "2026-01-01"}
-        - closedate: {lt: "2027-01-01"}
-    then:
-      default: {description: Large deal closing this year}
-"""
 
 
 @dataclass

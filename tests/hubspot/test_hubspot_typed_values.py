@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import requests
+from hubspot_support import LARGE_DEALS
 
 from lastmile.connector.base import WriteBack
 from lastmile.connector.hubspot import HubSpotConnector
@@ -17,22 +18,6 @@ from lastmile.connector.hubspot_sandbox import HubSpotSandbox
 from lastmile.connector.hubspot_sandbox.portal import Change, Portal
 from lastmile.rules import evaluate, load_text
 from lastmile.rules.records import RecordEvent, same_value
-
-PACK = """
-pack: large-deals
-crm: hubspot
-rules:
-  - id: large-deal-closing-this-year
-    object: deals
-    if:
-      on: [created, updated]
-      all:
-        - amount: {gt: 1000}
-        - closedate: {gte: "2026-01-01"}
-        - closedate: {lt: "2027-01-01"}
-    then:
-      default: {description: Large deal closing this year}
-"""
 
 # Custom properties of the types HubSpot has beyond text, numbers and datetimes.
 CUSTOM = [
@@ -214,7 +199,7 @@ def event_of(record_id: str, fields: dict[str, Any]) -> RecordEvent:
 def test_a_number_and_a_date_condition_match_on_what_the_connector_reads(
     sandbox: HubSpotSandbox, connector: HubSpotConnector
 ) -> None:
-    rules = load_text(PACK)
+    rules = load_text(LARGE_DEALS)
     names = sorted(rules.fields("deals") - {"Id"})
     large = deal(sandbox, amount="1500.00", closedate="2026-12-01T00:00:00Z")
     small = deal(sandbox, amount="900", closedate="2026-12-01T00:00:00Z")
