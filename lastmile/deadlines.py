@@ -53,7 +53,11 @@ class _Prompts:
     shown: dict[str, str]
     held: dict[str, str]
     value: str | None  # the prompt field's new value
-    write: bool  # the missed occasion's prompt was on the record (not held back)
+
+    @property
+    def write(self) -> bool:
+        """The missed occasion's prompt was on the record (not held back): the field changes."""
+        return len(self.shown) < len(self.snap.prompts)
 
 
 def run_deadlines(
@@ -162,7 +166,7 @@ def _action(
         shown = {r: t for r, t in snap.prompts.items() if r != rule}
         held = {r: t for r, t in snap.held.items() if r != rule}
         value = prompt_text(shown, ruleset) if rule in snap.prompts else snap.prompt_value
-        prompt = _Prompts(snap, shown, held, value, rule in snap.prompts)
+        prompt = _Prompts(snap, shown, held, value)
     return _Action(occ, task, prompt)
 
 

@@ -19,7 +19,7 @@ from lastmile.rules import RuleSet
 
 from .settings import Settings
 from .store import Snapshot, Store
-from .worker.prompts import allot, prompt_text, slots
+from .worker.prompts import allot, prompt_text, slots, writes_prompts
 from .worker.writeback import describe_problems
 
 log = structlog.get_logger("lastmile.prompt_budget")
@@ -36,8 +36,8 @@ def release_held(
     per_person, per_record = settings.max_prompts_per_person, settings.max_prompts_per_record
     for object, record_id, owner, snap in store.holding(per_person, per_record, BATCH):
         still = store.open_rules(object, record_id, now)
-        held = {r: t for r, t in snap.held.items() if r in still and _live(ruleset, r)}
-        elsewhere = store.prompts_elsewhere(owner, object, record_id) if owner else None
+        held = {r: t for r, t in snap.held.items() if r in still and writes_prompts(ruleset, r)}
+        elsewhere = store.prompts_elsewhere(owner, object, record_id)
         room = slots(per_record, per_person, elsewhere)
         shown, held = allot({**held, **snap.prompts}, ruleset, room)
         if shown == dict(snap.prompts) and held == dict(snap.held):
@@ -57,11 +57,6 @@ def release_held(
             if released:
                 log.info("held prompts shown", object=object, record_id=record_id, rules=released)
     return counts
-
-
-def _live(ruleset: RuleSet, rule: str) -> bool:
-    item = ruleset.get(rule)
-    return item is not None and item.rule.enabled and item.mode == "live"
 
 
 def _write(

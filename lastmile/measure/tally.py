@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from ..store import Store
 from ..store import totals as kept_totals
+from ..store.occasions import END
 from ..store.tables import default_totals as dt
 from ..store.tables import defaults_applied as d
 from ..store.tables import occasion_totals as t
@@ -26,8 +27,6 @@ from ..store.tables import occasions as o
 from .teams import Teams
 
 OUTCOMES = ("met_first_time", "met_after_prompt", "missed", "withdrawn", "open")
-# Far enough that every deadline has passed: an occasion row's final outcome.
-_END = datetime(9000, 1, 1, tzinfo=UTC)
 # A missed row's `closed_at` is its deadline and `missed_from` at most a microsecond later:
 # rows closed this long before an `as_of` may still be open then.
 _CLOSE_BY = timedelta(milliseconds=1)
@@ -181,9 +180,9 @@ def tallies(
                 *([o.c.rule == rule] if rule is not None else []),
                 kept_totals.folded_rows(at),
                 kept_totals.unfolded(as_of - _CLOSE_BY),
-                sa.or_(o.c.opened_at > as_of, outcome_at(as_of) != outcome_at(_END)),
+                sa.or_(o.c.opened_at > as_of, outcome_at(as_of) != outcome_at(END)),
             ]
-            parts += [(_END, moved, -1), (as_of, [*moved, o.c.opened_at <= as_of], 1)]
+            parts += [(END, moved, -1), (as_of, [*moved, o.c.opened_at <= as_of], 1)]
         for when, rows, sign in parts:
             found.add(_scan(conn, when, rows, fields), sign)
         found.ranks = _ranks(conn, parts, rule or "", teams, people)

@@ -313,12 +313,16 @@ class Store(Inbox):
         with self.writing() as conn:
             return conn.execute(snapshots.update().where(*where).values(**values)).rowcount == 1
 
-    def prompts_elsewhere(self, owner: str, object: str, record_id: str) -> int:
-        """How many prompts the owner's other records show."""
+    def prompts_elsewhere(self, owner: object, object: str, record_id: str) -> int | None:
+        """How many prompts the other records of `owner` (an `OwnerId` value) show; None when
+        the record has no owner."""
+        key = _owner_key(owner)
+        if key is None:
+            return None
         s = snapshots
         mine = sa.and_(s.c.object == object, s.c.record_id == record_id)
         query = sa.select(sa.func.coalesce(sa.func.sum(s.c.shown), 0)).where(
-            s.c.owner == user_key(owner), s.c.shown > 0, sa.not_(mine)
+            s.c.owner == key, s.c.shown > 0, sa.not_(mine)
         )
         with self.reading() as conn:
             return int(conn.execute(query).scalar_one())
@@ -489,15 +493,14 @@ def _snapshot_values(object: str, record_id: str, snap: Snapshot, now: datetime)
         "prompts": dict(snap.prompts),
         "prompt_value": snap.prompt_value,
         "updated_at": now,
-        "owner": owner_of(snap.fields),
+        "owner": _owner_key(snap.fields.get("OwnerId")),
         "shown": len(snap.prompts),
         "held": dict(snap.held) or None,
     }
 
 
-def owner_of(fields: Mapping[str, Any]) -> str | None:
-    """The record's owner as the prompt budget counts it (a user's 15-character id)."""
-    owner = fields.get("OwnerId")
+def _owner_key(owner: object) -> str | None:
+    """An `OwnerId` value as the prompt budget counts people (a user's 15-character id)."""
     return user_key(owner) if isinstance(owner, str) and owner.strip() else None
 
 

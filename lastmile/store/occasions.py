@@ -30,7 +30,7 @@ Within = Mapping[str, Duration | None]
 Progress = Callable[[str, int, int], None]  # (what, done, of)
 
 # Far enough that every deadline has passed: the occasion as it ends with the events known.
-_END = datetime(9000, 1, 1, tzinfo=UTC)
+END = datetime(9000, 1, 1, tzinfo=UTC)
 _TICK = timedelta(microseconds=1)  # the store's resolution: `deadline < as_of` is this `<=`
 _BATCH = 5_000
 _OBSERVED = sa.select(observations).order_by(
@@ -86,7 +86,7 @@ def occasion_rows(observed: Sequence[ObservationRow], within: Within) -> list[di
     seen_at = {(r.rule, r.occurred_at) for r in observed}
     version = {r.rule: r.rules_version for r in observed}  # the latest event's, per rule
     rows = []
-    for occ in derive((as_observation(r) for r in observed), within, _END):
+    for occ in derive((as_observation(r) for r in observed), within, END):
         missed_from = None
         if occ.outcome == "missed" and occ.deadline is not None:
             # At `as_of == deadline` only an event at that instant shows the deadline passed.

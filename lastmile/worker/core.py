@@ -306,14 +306,9 @@ class Worker:
         if not self.prompt_budget:
             return None
         owner = fields.get("OwnerId")
-        elsewhere = None
-        if isinstance(owner, str) and owner.strip():
-            elsewhere = self.store.prompts_elsewhere(owner, event.object, event.record_id)
-        per_record, per_person = (
-            self.settings.max_prompts_per_record,
-            self.settings.max_prompts_per_person,
-        )
-        return slots(per_record, per_person, elsewhere)
+        elsewhere = self.store.prompts_elsewhere(owner, event.object, event.record_id)
+        settings = self.settings
+        return slots(settings.max_prompts_per_record, settings.max_prompts_per_person, elsewhere)
 
     def _late(self, run: _Run, snap: Snapshot) -> Completion:
         """An event older than the snapshot: no CRM call, no write. Its observations are worked

@@ -26,11 +26,13 @@ def wanted_prompts(
         wanted.pop(rule, None)
     for prompt in decision.prompts:
         wanted[prompt.rule] = prompt.text
-    return {
-        rule: text
-        for rule, text in wanted.items()
-        if (item := ruleset.get(rule)) is not None and item.rule.enabled and item.mode == "live"
-    }
+    return {rule: text for rule, text in wanted.items() if writes_prompts(ruleset, rule)}
+
+
+def writes_prompts(ruleset: RuleSet, rule: str) -> bool:
+    """Whether the rule's prompt may be on a record: a loaded, enabled rule in live mode."""
+    item = ruleset.get(rule)
+    return item is not None and item.rule.enabled and item.mode == "live"
 
 
 def allot(
