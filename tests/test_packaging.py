@@ -55,7 +55,7 @@ def test_the_wheel_has_one_top_level_name_and_its_data(wheel: Path) -> None:
         "lastmile/connector/sandbox/templates/record.html",
         "lastmile/connector/sandbox/templates/live.html",
         "lastmile/connector/hubspot_sandbox/templates/hubspot_record.html",
-        "lastmile/migrations/versions/0006_prompt_budget.py",
+        "lastmile/migrations/versions/0007_totals_changes.py",
         "lastmile/examples/hubspot/deals.yaml",
         "lastmile/webhooks/templates/dashboard/base.html",
         "lastmile/webhooks/static/dashboard.css",

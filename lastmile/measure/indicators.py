@@ -16,7 +16,8 @@ from lastmile.store import Store
 from lastmile.store.occasions import within_of, within_text
 from lastmile.store.tables import occasions as o
 
-from .tally import OUTCOMES, Tally, default_counts, needed, owner_key, tallies
+from .ranks import needed
+from .tally import OUTCOMES, Tally, default_counts, owner_key, tallies
 from .teams import OTHER, Teams
 
 __all__ = ["OUTCOMES", "figures", "figures_of", "indicators", "iso", "iso_week", "parse_time"]

@@ -1,14 +1,15 @@
 """The figures behind the indicators, counted by the database from the occasion rows
 (`store/occasions.py`): per rule and ISO week, and per rule and owner, as they stand at `as_of`.
 From `as_of` on the totals' checkpoint (`store/totals.py`) the folded rows' share is summed from
-the totals and only the rest are read row by row.
+the totals and only the rest are read row by row. What is read of the totals is kept with the
+store until they change (`_Folded`, by the totals' `stamp`): between a day's fold and the next, a
+page reads the totals once and then only the rows of about a day.
 """
 
 from __future__ import annotations
 
-import bisect
 import functools
-import itertools
+import weakref
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from ..store.tables import default_totals as dt
 from ..store.tables import defaults_applied as d
 from ..store.tables import occasion_totals as t
 from ..store.tables import occasions as o
+from ..store.totals import Stamp
+from .ranks import Ranks, Spread
 from .teams import Teams
 
 OUTCOMES = ("met_first_time", "met_after_prompt", "missed", "withdrawn", "open")
@@ -74,20 +77,6 @@ class Tally:
             if seen >= k:
                 return seconds
         raise IndexError(f"{k} > {seen} times to comply")
-
-
-@dataclass
-class Ranks:
-    """Of a group's times to comply: how many, and the k-th smallest for the k the figures
-    use (the middle one or two, and the nearest rank of p90: `needed`)."""
-
-    total: int
-    at: dict[int, float] = field(default_factory=dict)
-
-
-def needed(total: int) -> tuple[int, int, int]:
-    """The ranks (1-based) the median and p90 of `total` times read."""
-    return (total + 1) // 2, total // 2 + 1, (9 * total + 9) // 10
 
 
 Groups = dict[tuple[str, str], Tally]  # (week or owner, rule) -> tally
@@ -159,19 +148,22 @@ def tallies(
     keep_up(store, as_of)
     with store.reading() as conn:
         kept_totals.one_view(conn)
-        at = kept_totals.checkpoint(conn)
+        stamp = kept_totals.stamp(conn)
         # The totals are per week and owner of every occasion: a window or a team is counted
         # from the rows, as is an `as_of` long before the checkpoint.
         teams = teams or Teams()
         if (
-            at is None
-            or as_of < at - _CORRECTED
+            stamp is None
+            or as_of < stamp[0] - _CORRECTED
             or any(x is not None for x in (since, until, owners))
         ):
             found = _scan(conn, as_of, where, fields)
-            found.ranks = _ranks(conn, [(as_of, where, 1)], None, teams, people)
+            found.ranks = _ranks(conn, [(as_of, where, 1)], {}, teams, people)
             return found
-        found = _totals(conn, rule)
+        at = stamp[0]
+        folded = _folded(store, conn, stamp)
+        found = Tallies({}, {}, {})
+        found.add(folded.tallies_of(rule))  # a copy: what is kept is never counted into
         parts = [(as_of, [*where, kept_totals.unfolded(at)], 1)]
         if as_of < at:
             # Folded rows whose share at `as_of` is not their final one (opened later, or not
@@ -185,8 +177,60 @@ def tallies(
             parts += [(END, moved, -1), (as_of, [*moved, o.c.opened_at <= as_of], 1)]
         for when, rows, sign in parts:
             found.add(_scan(conn, when, rows, fields), sign)
-        found.ranks = _ranks(conn, parts, rule or "", teams, people)
+        found.ranks = _ranks(conn, parts, folded.spreads(teams, people, rule), teams, people)
         return found
+
+
+class _Folded:
+    """The totals' share of the figures as one `stamp` has them, kept with the store until
+    the totals change (a fold, about once a day, or a late event correcting a folded occasion):
+    a page asked again reads only the rows not folded. Every rule's, read at once; never
+    changed once read."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.tallies = _totals(conn)
+        # Each folded occasion's time to comply is in the totals twice: by week ("week", its
+        # week) and by owner.
+        query = sa.select(t.c.rule, t.c.by, t.c.key, t.c.wait_s, t.c.n)
+        self.waits = kept_totals.plain_rows(conn, query.where(t.c.kind == "wait", t.c.n != 0))
+        self._spreads: tuple[Teams, bool, dict[Group, Spread]] | None = None
+
+    def tallies_of(self, rule: str | None) -> Tallies:
+        """The totals' tallies (of `rule`, None: every rule), not to be counted into."""
+        if rule is None:
+            return self.tallies
+        mine = self.tallies
+        return Tallies(
+            {k: v for k, v in mine.weeks.items() if k[1] == rule},
+            {k: v for k, v in mine.owners.items() if k[1] == rule},
+            {r: used for r, used in mine.within.items() if r == rule},
+        )
+
+    def spreads(self, teams: Teams, people: bool, rule: str | None) -> dict[Group, Spread]:
+        """The times to comply per group (of `rule`), as `_ranks` groups them (worked out once
+        for the teams last asked with)."""
+        kept = self._spreads
+        if kept is None or kept[0] != teams or kept[1] != people:
+            by_week = [(r, k, v, n) for r, by, k, v, n in self.waits if by == "week"]
+            by_owner = [(r, k, v, n) for r, by, k, v, n in self.waits if by != "week"]
+            counted = _grouped(by_week, by_owner, teams, people)
+            kept = self._spreads = (teams, people, {g: Spread(c) for g, c in counted.items()})
+        if rule is None:
+            return kept[2]
+        return {g: spread for g, spread in kept[2].items() if g[2] == rule}
+
+
+Group = tuple[str, str, str]  # (level, key, rule): level "rule" (key ""), "week", "team", "person"
+_KEPT: weakref.WeakKeyDictionary[Store, tuple[Stamp, _Folded]] = weakref.WeakKeyDictionary()
+_NO_TIMES = Spread(Counter())
+
+
+def _folded(store: Store, conn: sa.Connection, stamp: Stamp) -> _Folded:
+    """The totals' share as `conn` sees them (`stamp`)."""
+    found = _KEPT.get(store)
+    if found is None or found[0] != stamp:
+        found = _KEPT[store] = (stamp, _Folded(conn))
+    return found[1]
 
 
 def keep_up(store: Store, as_of: datetime) -> None:
@@ -228,16 +272,15 @@ def _scan(conn: sa.Connection, as_of: datetime, where: list[Any], fields: Iterab
 def _ranks(
     conn: sa.Connection,
     parts: list[tuple[datetime, list[Any], int]],
-    folded: str | None,
+    kept: dict[Group, Spread],
     teams: Teams,
     people: bool,
-) -> dict[tuple[str, str, str], Ranks]:
+) -> dict[Group, Ranks]:
     """The times to comply of the rows of each part (by its `as_of`, the rows its `where`
-    holds, counted in or, sign -1, out), and with `folded` (a rule, or "" for every rule)
-    those in the totals, ranked per group (level "rule", "week", "team" and, with `people`,
-    "person"): the database counts each distinct time per rule, week and owner, and the values
-    at the ranks the figures read are picked from those counts here (a window over the union
-    in SQL took twice as long at a million events)."""
+    holds, counted in or, sign -1, out), and those `kept` of the totals, ranked per group:
+    the database counts each distinct time per rule, week and owner, and the values at the
+    ranks the figures read are picked from those counts here (measure/ranks.py; a window over
+    the union in SQL took twice as long at a million events)."""
     seconds = sa.func.coalesce(o.c.time_to_comply_s, 0.0)
     keys = (o.c.rule, o.c.opened_week, sa.func.coalesce(o.c.owner, ""), seconds)
     rows: list[Any] = []
@@ -245,18 +288,26 @@ def _ranks(
         met = [*where, o.c.outcome == "met_after_prompt", o.c.closed_at <= as_of]
         query = sa.select(*keys, sign * sa.func.count()).where(*met).group_by(*keys)
         rows += conn.execute(query).all()
-    # Each folded occasion is in the totals twice: by week ("week", its week) and by owner.
-    totals: list[Any] = []
-    if folded is not None:
-        waits = [t.c.kind == "wait", t.c.n != 0, *([t.c.rule == folded] if folded else [])]
-        query = sa.select(t.c.rule, t.c.by, t.c.key, t.c.wait_s, t.c.n).where(*waits)
-        totals = conn.execute(query).all()
-    counted: defaultdict[tuple[str, str, str], Counter[float]] = defaultdict(Counter)
-    team_of = functools.cache(teams.team_of)
     by_week = [(r, w, v, n) for r, w, _, v, n in rows]
-    by_week += [(r, k, v, n) for r, by, k, v, n in totals if by == "week"]
     by_owner = [(r, k, v, n) for r, _, k, v, n in rows]
-    by_owner += [(r, k, v, n) for r, by, k, v, n in totals if by != "week"]
+    more = {g: Spread(c) for g, c in _grouped(by_week, by_owner, teams, people).items()}
+    found: dict[Group, Ranks] = {}
+    for group in kept.keys() | more.keys():
+        ranks = kept.get(group, _NO_TIMES).ranks(more.get(group))
+        if ranks is not None:
+            found[group] = ranks
+    return found
+
+
+def _grouped(
+    by_week: list[tuple[str, str, float, int]],
+    by_owner: list[tuple[str, str, float, int]],
+    teams: Teams,
+    people: bool,
+) -> dict[Group, Counter[float]]:
+    """Times to comply counted per (rule, week) and per (rule, owner), counted per group."""
+    counted: defaultdict[Group, Counter[float]] = defaultdict(Counter)
+    team_of = functools.cache(teams.team_of)
     for rule, week, value, n in by_week:
         counted["rule", "", rule][value] += n
         counted["week", week, rule][value] += n
@@ -264,28 +315,16 @@ def _ranks(
         counted["team", team_of(owner), rule][value] += n
         if people:
             counted["person", owner, rule][value] += n
-    return {group: _ranked(times) for group, times in counted.items() if any(times.values())}
+    return counted
 
 
-def _ranked(times: Counter[float]) -> Ranks:
-    """The values at the ranks the figures read (`needed`) of these times and their counts."""
-    values = sorted(v for v, n in times.items() if n)
-    upto = list(itertools.accumulate(times[v] for v in values))
-    ranks = Ranks(upto[-1])
-    for rank in needed(ranks.total):
-        ranks.at[rank] = values[bisect.bisect_left(upto, rank)]
-    return ranks
-
-
-def _totals(conn: sa.Connection, rule: str | None) -> Tallies:
+def _totals(conn: sa.Connection) -> Tallies:
     """The folded occasions' share: final outcomes, as they stand at any `as_of` from the
     checkpoint on."""
     query = sa.select(t.c.rule, t.c.within, t.c.by, t.c.key, t.c.kind, t.c.item, t.c.n)
     query = query.where(t.c.n != 0, t.c.kind != "wait")  # the waits are ranked by `_ranks`
-    if rule is not None:
-        query = query.where(t.c.rule == rule)
     found = Tallies({}, {}, {})
-    for name, used, by, key, kind, item, n in conn.execute(query).all():
+    for name, used, by, key, kind, item, n in kept_totals.plain_rows(conn, query):
         groups = found.weeks if by == "week" else found.owners
         tally = groups.get((key, name))
         if tally is None:

@@ -274,10 +274,21 @@ default_totals = sa.Table(
 )
 
 # One row (id 1): the occasion rows closed, or never closing and opened, before `folded_before`
-# are in `occasion_totals`.
+# are in `occasion_totals`. `generation` counts the folds and refolds (which rewrite the totals).
 occasion_checkpoint = sa.Table(
     "occasion_checkpoint",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("folded_before", UTCDateTime, nullable=False),
+    sa.Column("generation", sa.Integer, nullable=False, server_default="0"),
+)
+
+# One row per transaction that corrected the totals since the last fold (a late event re-deriving
+# a folded occasion or default): with the checkpoint's generation it says which totals a reader
+# sees, so that figures read from them can be kept until they change (measure/tally.py).
+# Insert-only between folds, so writers never wait for each other here.
+totals_changes = sa.Table(
+    "totals_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
 )

@@ -14,11 +14,13 @@ likewise into `default_totals`.
 Kept in the same transaction as the rows: every change of a record's occasion rows applies the
 difference of what its old and new rows added (`change`), so a late event that re-derives a
 record keeps the totals exact. `fold` moves the checkpoint on (under a lock the writers share).
+`stamp` says which totals a reader sees: what is read from them can be kept until it changes.
 """
 
 from __future__ import annotations
 
 import functools
+import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, time, timedelta
@@ -32,6 +34,7 @@ from .tables import (
     occasion_checkpoint,
     occasion_totals,
     occasions,
+    totals_changes,
 )
 
 Key = tuple[str, str, str, str, str, str, float]  # rule, within, by, key, kind, item, wait_s
@@ -57,6 +60,42 @@ def checkpoint(conn: sa.Connection, lock: str | None = None) -> datetime | None:
     if lock is not None and conn.dialect.name == "postgresql":
         query = query.with_for_update(read=lock == "share")
     return conn.execute(query).scalar_one_or_none()
+
+
+Stamp = tuple[datetime, int, int]  # the checkpoint, its generation, corrections since
+
+
+def stamp(conn: sa.Connection) -> Stamp | None:
+    """Which totals `conn` sees (None: nothing folded yet). Every change of the totals commits a
+    new stamp with it: a fold or refold a new generation, a correction a `totals_changes` row
+    (counted: the rows committed by then, so two readers that see different totals never see
+    the same stamp)."""
+    c = occasion_checkpoint.c
+    changes = sa.select(sa.func.count()).select_from(totals_changes).scalar_subquery()
+    query = sa.select(c.folded_before, c.generation, changes).where(c.id == 1)
+    row = conn.execute(query).first()
+    return (row[0], row[1], row[2]) if row is not None else None
+
+
+def _new_generation(conn: sa.Connection) -> None:
+    """The totals were rewritten (under the checkpoint's "update" lock): a new generation, and
+    the corrections counted since the last one are part of it."""
+    conn.execute(totals_changes.delete())
+    c = occasion_checkpoint.c
+    conn.execute(occasion_checkpoint.update().values(generation=c.generation + 1))
+
+
+def plain_rows(conn: sa.Connection, query: sa.Select) -> list[tuple[Any, ...]]:
+    """The rows of a query without parameters that reads text and numbers only, as the driver
+    gives them: for the tens of thousands of totals rows a page reads, SQLAlchemy's rows cost
+    more than the read itself. In `conn`'s transaction."""
+    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def one_view(conn: sa.Connection) -> None:
@@ -150,9 +189,13 @@ def fold(conn: sa.Connection, to: datetime, progress: Progress | None = None) ->
     conn.execute(occasion_totals.delete().where(occasion_totals.c.n == 0))
     _fold_defaults(conn, at, to)
     if at is None:
-        conn.execute(occasion_checkpoint.insert().values(id=1, folded_before=to))
+        # A generation from a random start: a checkpoint made again (its row deleted by hand)
+        # does not repeat the stamps of the one before.
+        first = secrets.randbelow(2**30)
+        conn.execute(occasion_checkpoint.insert().values(id=1, folded_before=to, generation=first))
     else:
         conn.execute(occasion_checkpoint.update().values(folded_before=to))
+    _new_generation(conn)
     if conn.dialect.name == "postgresql":
         # Fresh statistics: with none (a table just filled) the planner joins row by row.
         conn.exec_driver_sql("ANALYZE occasion_totals, default_totals, occasions")
@@ -170,6 +213,7 @@ def refold(conn: sa.Connection, rules: Iterable[str] | None = None) -> None:
     conn.execute(gone)
     if at is not None:
         _add_rows(conn, query.where(folded_rows(at)), None)
+    _new_generation(conn)
 
 
 def _add_rows(conn: sa.Connection, query: sa.Select, progress: Progress | None) -> None:
@@ -198,6 +242,7 @@ def _add(conn: sa.Connection, delta: Counter[Any], table: sa.Table = occasion_to
     statement = _upsert(conn.dialect.name, table)
     for start in range(0, len(rows), _BATCH):
         conn.execute(statement, rows[start : start + _BATCH])
+    conn.execute(totals_changes.insert())  # a new `stamp` (a fold then starts a generation)
 
 
 @functools.cache

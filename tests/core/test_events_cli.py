@@ -41,7 +41,7 @@ def invoke(group, args, env):
 
 def test_db_upgrade_creates_the_tables_and_can_run_again(env):
     first = invoke(db, ["upgrade"], env)
-    assert first.exit_code == 0 and "revision 0006" in first.output
+    assert first.exit_code == 0 and "revision 0007" in first.output
     assert invoke(db, ["upgrade"], env).exit_code == 0
     assert invoke(events, ["list"], env).output.strip() == "No events in the inbox."
 

@@ -208,7 +208,7 @@ def test_migrations_create_the_tables_of_the_metadata_and_run_again_safely(tmp_p
     assert store.revision() is None
     store.upgrade()
     store.upgrade()  # already at head: nothing to do
-    assert store.revision() == "0006"
+    assert store.revision() == "0007"
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []

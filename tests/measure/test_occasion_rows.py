@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import random
 import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from fakes import INTEGRATION, Clock, FakeCrm
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from postgres import postgres_database, postgres_problem
 
 from lastmile.measure.indicators import figures, indicators, iso, iso_week
 from lastmile.measure.occasions import occasions
@@ -255,30 +258,36 @@ def test_rows_follow_a_change_of_the_rules_deadline(tmp_path) -> None:
     store.close()
 
 
-def _processed(tmp_path: Path, folded_before: datetime | None = None) -> tuple[Store, RuleSet]:
-    """A store of two records' histories, processed by the worker (the totals standing at
-    `folded_before` as it starts, when given)."""
+def _processed(
+    tmp_path: Path, folded_before: datetime | None = None, url: str | None = None
+) -> tuple[Store, RuleSet]:
+    """A store (at `url`, else SQLite in `tmp_path`) of two records' histories, processed by
+    the worker (the totals standing at `folded_before` as it starts, when given)."""
     pack = tmp_path / "rows.yaml"
     pack.write_text(RULES)
     ruleset = load_rules([pack])
-    store = Store(f"sqlite:///{tmp_path / 'rows.db'}")
+    store = Store(url or f"sqlite:///{tmp_path / 'rows.db'}")
     store.upgrade()
     if folded_before is not None:
         _restart_totals(store, folded_before)
-    clock = Clock(START + timedelta(days=30))
     steps = [
         {"gap": g, "status": "Completed", "description": d, "outcome": o, "next": None,
          "owner": OWNERS[n % 2]}
         for n, (g, d, o) in enumerate([(0, None, None), (30, "x", None), (2000, "x", "y")])
     ]  # fmt: skip
-    events = _events([(steps, False), (steps[:2], True)])
+    _process(store, ruleset, _events([(steps, False), (steps[:2], True)]))
+    return store, ruleset
+
+
+def _process(store: Store, ruleset: RuleSet, events: list[RecordEvent]) -> None:
+    """The events through the worker, in the order given (the CRM as the events leave it)."""
+    clock = Clock(START + timedelta(days=30))
     crm = FakeCrm(clock)
-    for ev in events:
+    for ev in sorted(events, key=lambda e: e.occurred_at):
         crm.seed(ev.object, ev.record_id, ev.occurred_at, **ev.fields)
     worker = Worker(store, lambda: ruleset, crm, Settings(_env_file=None), clock=clock)
     for inbox_id, _ in store.add(events):
         worker.process_event(inbox_id)
-    return store, ruleset
 
 
 # What a downgrade below 0005 loses (the ledger kept no rule versions, placeholders or arms).
@@ -351,6 +360,50 @@ def test_figures_from_the_checkpoint_on_come_from_the_totals(tmp_path) -> None:
     assert not _rows(store)
     assert indicators(store, ruleset, config, after) == want_after
     assert indicators(store, ruleset, config, before) != want_before
+    store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path, need_service) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'rows.db'}"
+        return
+    problem = postgres_problem()
+    if problem:
+        need_service("PostgreSQL", problem)
+    with postgres_database() as made:
+        yield made
+
+
+def test_figures_kept_from_the_totals_follow_a_late_correction(tmp_path, url: str) -> None:
+    """What a page read from the totals is kept until they change: a late event that turns a
+    folded occasion from missed to met shows on the next page, and the totals' stamp moved."""
+    folded_before = START + timedelta(days=3)
+    store, ruleset = _processed(tmp_path, folded_before, url)
+    config = Settings(_env_file=None, person_reports=True)
+    as_of = folded_before + timedelta(hours=1)
+    first = indicators(store, ruleset, config, as_of)
+    assert indicators(store, ruleset, config, as_of) == first  # kept, and the same
+    with store.reading() as conn:
+        stamp = totals.stamp(conn)
+    # The first call's record: both fields filled an hour after it closed, long before the
+    # checkpoint (that event arrives only now).
+    filled = {
+        "Type": "Call", "Status": "Completed", "Subject": "Call", "Description": "x",
+        "Outcome__c": "y", "Next_Step__c": None, "OwnerId": OWNERS[0], "Priority": None,
+    }  # fmt: skip
+    late = _event("late", "00T7Q00000Lm000UAR", "updated", START + timedelta(hours=1), filled)
+    _process(store, ruleset, [late])
+    with store.reading() as conn:
+        assert totals.stamp(conn) != stamp
+    second = indicators(store, ruleset, config, as_of)
+    row = second["rules"][0]
+    assert (row["met_after_prompt"], row["missed"]) == (
+        first["rules"][0]["met_after_prompt"] + 1,
+        first["rules"][0]["missed"] - 1,
+    )
+    assert row["time_to_comply_s"]["median"] == 3600
+    assert second == _expected(store, ruleset, Teams(), as_of)
     store.close()
 
 

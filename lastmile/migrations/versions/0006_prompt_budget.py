@@ -13,9 +13,8 @@ Create Date: 2026-11-30
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
 
-from lastmile.migrations import rows
 from lastmile.users import user_key
 
 revision = "0006"
@@ -39,9 +38,6 @@ def upgrade() -> None:
             sa.Column("suppressed", sa.Boolean, nullable=False, server_default=sa.false())
         )
     _fill_snapshots(op.get_bind())
-    # The newest revision builds what earlier ones of this upgrade asked for: move this call to
-    # a newer revision when there is one.
-    rows.build(op.get_bind(), context.config.attributes)
 
 
 def _fill_snapshots(conn: sa.Connection) -> None:
