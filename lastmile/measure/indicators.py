@@ -76,7 +76,6 @@ def indicators(
         "since": utc(since) if since is not None else None,
         "until": utc(until) if until is not None else None,
         "owners": _owners(teams, team) if team is not None else None,
-        "fields": {f for fs in require_all.values() for f in fs},
         "teams": teams,
         "people": settings.person_reports,
     }

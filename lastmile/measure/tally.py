@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import weakref
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -128,14 +127,12 @@ def tallies(
     since: datetime | None = None,
     until: datetime | None = None,
     owners: sa.ColumnElement[bool] | None = None,
-    fields: Iterable[str] = (),
     teams: Teams | None = None,
     people: bool = False,
 ) -> Tallies:
     """The occasions opened by `as_of` (of `rule`, opened in [`since`, `until`), of `owners`),
     per rule and week and per rule and owner, with their times to comply ranked per rule, week,
-    team (of `teams`) and, with `people`, owner. `fields`: the ones to count as missing per
-    owner besides any the week groups show."""
+    team (of `teams`) and, with `people`, owner."""
     where = [o.c.opened_at <= as_of]
     if rule is not None:
         where.append(o.c.rule == rule)
@@ -157,7 +154,7 @@ def tallies(
             or as_of < stamp[0] - _CORRECTED
             or any(x is not None for x in (since, until, owners))
         ):
-            found = _scan(conn, as_of, where, fields)
+            found = _scan(conn, as_of, where)
             found.ranks = _ranks(conn, [(as_of, where, 1)], {}, teams, people)
             return found
         at = stamp[0]
@@ -176,7 +173,7 @@ def tallies(
             ]
             parts += [(END, moved, -1), (as_of, [*moved, o.c.opened_at <= as_of], 1)]
         for when, rows, sign in parts:
-            found.add(_scan(conn, when, rows, fields), sign)
+            found.add(_scan(conn, when, rows), sign)
         found.ranks = _ranks(conn, parts, folded.spreads(teams, people, rule), teams, people)
         return found
 
@@ -245,7 +242,7 @@ def keep_up(store: Store, as_of: datetime) -> None:
             kept_totals.fold(conn, to)
 
 
-def _scan(conn: sa.Connection, as_of: datetime, where: list[Any], fields: Iterable[str]) -> Tallies:
+def _scan(conn: sa.Connection, as_of: datetime, where: list[Any]) -> Tallies:
     """The occasion rows `where` holds, counted as they stand at `as_of`."""
     at = outcome_at(as_of).label("at")
     # Grouped by the set of missing fields too: few distinct sets, and exact counts of any
@@ -264,9 +261,7 @@ def _scan(conn: sa.Connection, as_of: datetime, where: list[Any], fields: Iterab
         for f in _split(filler):
             tally.placeholder[f] = tally.placeholder.get(f, 0) + n
         within.setdefault(name, set()).add(used)
-    seen = sorted({f for t in weeks.values() for f in t.missing} | set(fields))
-    fillers = sorted({f for t in weeks.values() for f in t.placeholder})
-    return Tallies(weeks, _by_owner(conn, where, at, seen, fillers), within)
+    return Tallies(weeks, _by_owner(conn, where, at), within)
 
 
 def _ranks(
@@ -381,42 +376,27 @@ def default_counts(
     return [(r, f, owner, n, changed) for (r, f, owner), (n, changed) in counts.items()]
 
 
-def _by_owner(
-    conn: sa.Connection,
-    where: list[Any],
-    at: sa.ColumnElement[str],
-    fields: list[str],
-    fillers: Sequence[str] = (),
-) -> Groups:
-    def counted(column: sa.Column[str], name: str) -> sa.ColumnElement[int]:
-        return sa.func.sum(sa.case((column.like(_pattern(name), escape="\\"), 1), else_=0))
-
-    sums = [counted(o.c.fields_missing, f) for f in fields]
-    sums += [counted(o.c.fields_placeholder, f) for f in fillers]
+def _by_owner(conn: sa.Connection, where: list[Any], at: sa.ColumnElement[str]) -> Groups:
+    """The rows `where` holds, counted per rule and owner as they stand at `at`. Grouped by the
+    sets of fields missing and seen with a placeholder, split here: a sum per field in SQL read
+    every row's text once per field (a window of two months at a million events: 0.5 s against
+    0.2 s)."""
     held = sa.func.sum(sa.case((o.c.suppressed, 1), else_=0))
-    query = (
-        sa.select(o.c.rule, o.c.owner, at, sa.func.count(), held, *sums)
-        .where(*where)
-        .group_by(o.c.rule, o.c.owner, at)
-    )
+    keys = (o.c.rule, o.c.owner, at, o.c.fields_missing, o.c.fields_placeholder)
+    query = sa.select(*keys, sa.func.count(), held).where(*where).group_by(*keys)
     groups: Groups = {}
-    for name, owner, outcome, n, suppressed, *counts in conn.execute(query):
-        tally = groups.setdefault((owner or "", name), Tally())
+    for name, owner, outcome, missing, filler, n, suppressed in conn.execute(query):
+        tally = groups.get((owner or "", name))
+        if tally is None:
+            tally = groups[(owner or "", name)] = Tally()
         tally.counts[outcome] += n
         tally.suppressed += int(suppressed or 0)
-        for f, count in zip(fields, counts[: len(fields)], strict=True):
-            if count:
-                tally.missing[f] = tally.missing.get(f, 0) + int(count)
-        for f, count in zip(fillers, counts[len(fields) :], strict=True):
-            if count:
-                tally.placeholder[f] = tally.placeholder.get(f, 0) + int(count)
+        for f in _split(missing):
+            tally.missing[f] = tally.missing.get(f, 0) + n
+        for f in _split(filler):
+            tally.placeholder[f] = tally.placeholder.get(f, 0) + n
     return groups
 
 
 def _split(missing: str) -> list[str]:
     return [f for f in missing.split("|") if f]
-
-
-def _pattern(name: str) -> str:
-    escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%|{escaped}|%"
