@@ -386,14 +386,7 @@ def test_figures_kept_from_the_totals_follow_a_late_correction(tmp_path, url: st
     assert indicators(store, ruleset, config, as_of) == first  # kept, and the same
     with store.reading() as conn:
         stamp = totals.stamp(conn)
-    # The first call's record: both fields filled an hour after it closed, long before the
-    # checkpoint (that event arrives only now).
-    filled = {
-        "Type": "Call", "Status": "Completed", "Subject": "Call", "Description": "x",
-        "Outcome__c": "y", "Next_Step__c": None, "OwnerId": OWNERS[0], "Priority": None,
-    }  # fmt: skip
-    late = _event("late", "00T7Q00000Lm000UAR", "updated", START + timedelta(hours=1), filled)
-    _process(store, ruleset, [late])
+    _fill_late(store, ruleset)
     with store.reading() as conn:
         assert totals.stamp(conn) != stamp
     second = indicators(store, ruleset, config, as_of)
@@ -404,6 +397,36 @@ def test_figures_kept_from_the_totals_follow_a_late_correction(tmp_path, url: st
     )
     assert row["time_to_comply_s"]["median"] == 3600
     assert second == _expected(store, ruleset, Teams(), as_of)
+    store.close()
+
+
+def _fill_late(store: Store, ruleset: RuleSet) -> None:
+    """The first call's record: both fields filled an hour after it closed, long before the
+    checkpoint (that event arrives only now): a folded occasion met after the prompt."""
+    filled = {
+        "Type": "Call", "Status": "Completed", "Subject": "Call", "Description": "x",
+        "Outcome__c": "y", "Next_Step__c": None, "OwnerId": OWNERS[0], "Priority": None,
+    }  # fmt: skip
+    late = _event("late", "00T7Q00000Lm000UAR", "updated", START + timedelta(hours=1), filled)
+    _process(store, ruleset, [late])
+
+
+def test_figures_kept_from_the_totals_follow_a_change_of_teams(tmp_path) -> None:
+    """The totals' times to comply kept per team are worked out again when the teams file
+    changes (the totals themselves did not)."""
+    folded_before = START + timedelta(days=3)
+    store, ruleset = _processed(tmp_path, folded_before)
+    _fill_late(store, ruleset)
+    teams_file = tmp_path / "teams.yaml"
+    config = Settings(_env_file=None, teams=teams_file, min_group_size=1, person_reports=True)
+    as_of = folded_before + timedelta(hours=1)
+    got = {}
+    for name, members in (("A first", OWNERS[:1]), ("B first", OWNERS[1:2])):
+        teams_file.write_text(f"teams:\n  Front: [{', '.join(members)}]\n")
+        got[name] = indicators(store, ruleset, config, as_of)
+        want = _expected(store, ruleset, Teams.load(teams_file, 1), as_of)
+        assert got[name]["teams"] == want["teams"] and got[name]["teams"]
+    assert got["A first"]["teams"] != got["B first"]["teams"]
     store.close()
 
 
