@@ -19,6 +19,7 @@ from lastmile.field_types import FieldTypes
 from lastmile.reload import LiveRules
 from lastmile.settings import Settings
 from lastmile.store import Store
+from lastmile.store.database import threads_for_pool
 from lastmile.worker import Worker
 from lastmile.worker.locks import record_locks
 
@@ -68,8 +69,8 @@ def _dispatcher(
         from lastmile.celery_dispatch import CeleryDispatcher
 
         return CeleryDispatcher(store, make_celery(settings))
-    # On PostgreSQL each thread needs two connections of the pool; keep two for the receiver.
-    room = (store.pool_size - 2) // 2 if store.dialect == "postgresql" else None
+    # On PostgreSQL each thread needs two connections of the pool (store/database.py).
+    room = threads_for_pool(store.pool_size) if store.dialect == "postgresql" else None
     return EmbeddedDispatcher(worker, store, threads=settings.worker_threads, max_threads=room)
 
 

@@ -86,8 +86,10 @@ def worker(
     """Run a Celery worker: takes events off the broker and processes them (scale-out)."""
     settings = _settings(config_file)
     if pool == "threads" and concurrency is not None:
+        from lastmile.store.database import pool_for_threads
+
         # Each thread holds a connection for its record lock and one for its work.
-        needed = 2 * concurrency + 2
+        needed = pool_for_threads(concurrency)
         if settings.database_pool_size < needed:
             settings = settings.model_copy(update={"database_pool_size": needed})
     app = _app(settings)

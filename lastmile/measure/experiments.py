@@ -22,12 +22,13 @@ from lastmile.rules import RuleSet
 from lastmile.rules.schema import CONTROL
 from lastmile.settings import Settings
 from lastmile.store import Store
+from lastmile.store.occasions import outcome_at
 from lastmile.store.tables import occasions as o
 
 from . import intervals
 from .groups import Group
 from .indicators import figures_of, iso, utc
-from .tally import outcome_at, owner_key
+from .tally import owner_key
 
 
 def experiments(

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from ..store import Store
 from ..store import totals as kept_totals
-from ..store.occasions import END
+from ..store.occasions import END, outcome_at
 from ..store.tables import default_totals as dt
 from ..store.tables import defaults_applied as d
 from ..store.tables import occasion_totals as t
@@ -79,6 +79,9 @@ class Tally:
 
 
 Groups = dict[tuple[str, str], Tally]  # (week or owner, rule) -> tally
+# A group whose times to comply are ranked: (level, key, rule); level "rule" (key ""), "week",
+# "team" or "person".
+GroupKey = tuple[str, str, str]
 
 
 @dataclass
@@ -86,8 +89,7 @@ class Tallies:
     weeks: Groups
     owners: Groups  # owner "" when the occasion has none
     within: dict[str, set[str]]  # rule -> the `within` texts its rows were derived with
-    # (level, key, rule) -> times to comply ranked; level "rule" (key ""), "week", "team", "person"
-    ranks: dict[tuple[str, str, str], Ranks] = field(default_factory=dict)
+    ranks: dict[GroupKey, Ranks] = field(default_factory=dict)  # times to comply ranked
 
     def add(self, other: Tallies, sign: int = 1) -> None:
         """Count `other`'s groups in (`sign` -1: take them out; a group left with no occasion
@@ -100,15 +102,6 @@ class Tallies:
         if sign > 0:
             for rule, used in other.within.items():
                 self.within.setdefault(rule, set()).update(used)
-
-
-def outcome_at(as_of: datetime) -> sa.ColumnElement[str]:
-    """An occasion row's outcome as it stands at `as_of` (see store/occasions.py)."""
-    return sa.case(
-        (sa.and_(o.c.outcome != "missed", o.c.closed_at <= as_of), o.c.outcome),
-        (o.c.missed_from <= as_of, "missed"),
-        else_="open",
-    )
 
 
 def owner_key() -> sa.ColumnElement[str]:
@@ -190,7 +183,7 @@ class _Folded:
         # week) and by owner.
         query = sa.select(t.c.rule, t.c.by, t.c.key, t.c.wait_s, t.c.n)
         self.waits = kept_totals.plain_rows(conn, query.where(t.c.kind == "wait", t.c.n != 0))
-        self._spreads: tuple[Teams, bool, dict[Group, Spread]] | None = None
+        self._spreads: tuple[Teams, bool, dict[GroupKey, Spread]] | None = None
 
     def tallies_of(self, rule: str | None) -> Tallies:
         """The totals' tallies (of `rule`, None: every rule), not to be counted into."""
@@ -203,7 +196,7 @@ class _Folded:
             {r: used for r, used in mine.within.items() if r == rule},
         )
 
-    def spreads(self, teams: Teams, people: bool, rule: str | None) -> dict[Group, Spread]:
+    def spreads(self, teams: Teams, people: bool, rule: str | None) -> dict[GroupKey, Spread]:
         """The times to comply per group (of `rule`), as `_ranks` groups them (worked out once
         for the teams last asked with)."""
         kept = self._spreads
@@ -217,7 +210,6 @@ class _Folded:
         return {g: spread for g, spread in kept[2].items() if g[2] == rule}
 
 
-Group = tuple[str, str, str]  # (level, key, rule): level "rule" (key ""), "week", "team", "person"
 _KEPT: weakref.WeakKeyDictionary[Store, tuple[Stamp, _Folded]] = weakref.WeakKeyDictionary()
 _NO_TIMES = Spread(Counter())
 
@@ -267,10 +259,10 @@ def _scan(conn: sa.Connection, as_of: datetime, where: list[Any]) -> Tallies:
 def _ranks(
     conn: sa.Connection,
     parts: list[tuple[datetime, list[Any], int]],
-    kept: dict[Group, Spread],
+    kept: dict[GroupKey, Spread],
     teams: Teams,
     people: bool,
-) -> dict[Group, Ranks]:
+) -> dict[GroupKey, Ranks]:
     """The times to comply of the rows of each part (by its `as_of`, the rows its `where`
     holds, counted in or, sign -1, out), and those `kept` of the totals, ranked per group:
     the database counts each distinct time per rule, week and owner, and the values at the
@@ -286,7 +278,7 @@ def _ranks(
     by_week = [(r, w, v, n) for r, w, _, v, n in rows]
     by_owner = [(r, k, v, n) for r, _, k, v, n in rows]
     more = {g: Spread(c) for g, c in _grouped(by_week, by_owner, teams, people).items()}
-    found: dict[Group, Ranks] = {}
+    found: dict[GroupKey, Ranks] = {}
     for group in kept.keys() | more.keys():
         ranks = kept.get(group, _NO_TIMES).ranks(more.get(group))
         if ranks is not None:
@@ -299,9 +291,9 @@ def _grouped(
     by_owner: list[tuple[str, str, float, int]],
     teams: Teams,
     people: bool,
-) -> dict[Group, Counter[float]]:
+) -> dict[GroupKey, Counter[float]]:
     """Times to comply counted per (rule, week) and per (rule, owner), counted per group."""
-    counted: defaultdict[Group, Counter[float]] = defaultdict(Counter)
+    counted: defaultdict[GroupKey, Counter[float]] = defaultdict(Counter)
     team_of = functools.cache(teams.team_of)
     for rule, week, value, n in by_week:
         counted["rule", "", rule][value] += n

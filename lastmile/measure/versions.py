@@ -19,12 +19,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from lastmile.store import Store
+from lastmile.store.occasions import outcome_at
 from lastmile.store.tables import occasions as o
 
 from . import intervals
 from .groups import Group
 from .indicators import figures_of, iso, iso_week, utc
-from .tally import outcome_at, owner_key
+from .tally import owner_key
 
 
 @dataclass

@@ -24,6 +24,19 @@ BUSY_TIMEOUT_MS = 15_000
 # it holds meanwhile; a receiver one per request thread. `pool_size` connections at most
 # (LASTMILE_DATABASE_POOL_SIZE), half of them kept open.
 PG_POOL_SIZE = 20
+_SPARE = 2  # connections kept for what is not a worker thread (the receiver's requests)
+
+
+def pool_for_threads(threads: int) -> int:
+    """The PostgreSQL pool a process of `threads` worker threads needs."""
+    return 2 * threads + _SPARE
+
+
+def threads_for_pool(pool_size: int) -> int:
+    """The worker threads a PostgreSQL pool of `pool_size` connections serves."""
+    return max(1, (pool_size - _SPARE) // 2)
+
+
 PG_POOL = {
     "pool_timeout": 30,
     "pool_recycle": 1800,  # below the idle timeouts of common proxies (PgBouncer, cloud LBs)

@@ -360,13 +360,11 @@ class Store(Inbox):
     def open_rules(self, object: str, record_id: str, at: datetime) -> set[str]:
         """The rules with an occasion open on the record at `at` (see store/occasions.py)."""
         o = occasions
-        state = sa.case(
-            (sa.and_(o.c.outcome != "missed", o.c.closed_at <= at), "closed"),
-            (o.c.missed_from <= at, "missed"),
-            else_="open",
-        )
         query = sa.select(o.c.rule).where(
-            o.c.object == object, o.c.record_id == record_id, o.c.opened_at <= at, state == "open"
+            o.c.object == object,
+            o.c.record_id == record_id,
+            o.c.opened_at <= at,
+            kept.outcome_at(at) == "open",
         )
         with self.reading() as conn:
             return set(conn.execute(query.distinct()).scalars())

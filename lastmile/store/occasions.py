@@ -42,6 +42,16 @@ _OBSERVED = sa.select(observations).order_by(
 )
 
 
+def outcome_at(as_of: datetime) -> sa.ColumnElement[str]:
+    """An occasion row's outcome as it stands at `as_of` (see above)."""
+    o = occasions
+    return sa.case(
+        (sa.and_(o.c.outcome != "missed", o.c.closed_at <= as_of), o.c.outcome),
+        (o.c.missed_from <= as_of, "missed"),
+        else_="open",
+    )
+
+
 def within_of(ruleset: RuleSet) -> dict[str, Duration | None]:
     """Each rule's deadline. A rule no longer loaded has none: its occasions stay open."""
     return {item.id: item.rule.then.within for item in ruleset.rules}
